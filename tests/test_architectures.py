@@ -1,0 +1,294 @@
+"""Block discovery and hidden-state extraction on tiny random models of many architectures.
+
+Each model is built from a config (no download): 3 decoder blocks, width 32, random weights with a large
+init scale so that a wrong position, a wrong token or an ignored mask changes the states far beyond the
+tolerance. The tokenizer is a word-level one built in memory (`conftest.make_tiny_tokenizer`), which gives
+character offsets like a real fast tokenizer.
+
+What is checked for every architecture:
+- `decoder_blocks` finds the text decoder's block list (for multimodal Gemma 3, not the vision tower's, whose
+  list has the same length here);
+- `extract_states` / `extract_subject_states` / `extract_object_states` equal `output_hidden_states[i + 1]` of an
+  unpadded forward pass of the same prompt, for every block; at the last block HF returns the state after
+  the final norm, so there we compare `final_norm(ours)`;
+- left and right padding give identical states (also with a BOS token, also when the subject is the first
+  token);
+- hooks are removed when the forward pass raises, and after an early stop;
+- the caller's tokenizer (padding side, pad token, backend padding) and the model (config, weights, mode) are
+  unchanged afterwards.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+
+import pytest
+import torch
+import transformers as T
+from torch import nn
+
+from conftest import TINY_VOCAB_SIZE, make_tiny_tokenizer
+from lrc_nb.extraction import (StopForward, answer_token_positions, block_hooks, extract_object_states,
+                               extract_states, extract_subject_states, find_subject_tokens, run_model, tokenize)
+from lrc_nb.models import block_list_path, decoder_blocks, hidden_size, num_blocks, resolve_layer, text_config
+
+V, D, L, FF, INIT = TINY_VOCAB_SIZE, 32, 3, 64, 0.3
+IDS = dict(pad_token_id=0, bos_token_id=2, eos_token_id=3)
+# the fields most decoder configs share
+STD = dict(vocab_size=V, hidden_size=D, intermediate_size=FF, num_hidden_layers=L, num_attention_heads=2,
+           max_position_embeddings=64, initializer_range=INIT, **IDS)
+
+
+def _gemma3_mm():
+    text = dict(STD, num_key_value_heads=1, head_dim=16, sliding_window=4)
+    # the vision tower also has L layers: block discovery must not be fooled by a list of the same length
+    vision = dict(hidden_size=D, intermediate_size=FF, num_hidden_layers=L, num_attention_heads=2, image_size=28,
+                  patch_size=14)
+    return T.Gemma3Config(text_config=text, vision_config=vision, mm_tokens_per_image=4, initializer_range=INIT,
+                          image_token_index=V - 1, boi_token_index=V - 2, eoi_token_index=V - 3, **IDS)
+
+
+# name -> (config factory, model class, path of the block list, path of the final norm)
+ARCHS = {
+    "gpt2": (lambda: T.GPT2Config(vocab_size=V, n_positions=64, n_embd=D, n_layer=L, n_head=2,
+                                  initializer_range=INIT, **IDS),
+             T.GPT2LMHeadModel, "transformer.h", "transformer.ln_f"),
+    "gptj": (lambda: T.GPTJConfig(vocab_size=V, n_positions=64, n_embd=D, n_layer=L, n_head=2, rotary_dim=8,
+                                  initializer_range=INIT, **IDS),
+             T.GPTJForCausalLM, "transformer.h", "transformer.ln_f"),
+    "gpt_neox": (lambda: T.GPTNeoXConfig(**STD), T.GPTNeoXForCausalLM, "gpt_neox.layers", "gpt_neox.final_layer_norm"),
+    "llama": (lambda: T.LlamaConfig(num_key_value_heads=1, **STD), T.LlamaForCausalLM, "model.layers", "model.norm"),
+    "mistral": (lambda: T.MistralConfig(num_key_value_heads=1, sliding_window=4, **STD),
+                T.MistralForCausalLM, "model.layers", "model.norm"),
+    "qwen2": (lambda: T.Qwen2Config(num_key_value_heads=1, **STD), T.Qwen2ForCausalLM, "model.layers", "model.norm"),
+    "gemma": (lambda: T.GemmaConfig(num_key_value_heads=1, head_dim=16, **STD),
+              T.GemmaForCausalLM, "model.layers", "model.norm"),
+    "gemma2": (lambda: T.Gemma2Config(num_key_value_heads=1, head_dim=16, sliding_window=4, **STD),
+               T.Gemma2ForCausalLM, "model.layers", "model.norm"),
+    "gemma3_text": (lambda: T.Gemma3TextConfig(num_key_value_heads=1, head_dim=16, sliding_window=4, **STD),
+                    T.Gemma3ForCausalLM, "model.layers", "model.norm"),
+    "gemma3_multimodal": (_gemma3_mm, T.Gemma3ForConditionalGeneration,
+                          "model.language_model.layers", "model.language_model.norm"),
+    "phi3": (lambda: T.Phi3Config(num_key_value_heads=1, **STD), T.Phi3ForCausalLM, "model.layers", "model.norm"),
+    "opt": (lambda: T.OPTConfig(vocab_size=V, hidden_size=D, ffn_dim=FF, num_hidden_layers=L, num_attention_heads=2,
+                                max_position_embeddings=64, word_embed_proj_dim=D, init_std=INIT, **IDS),
+            T.OPTForCausalLM, "model.decoder.layers", "model.decoder.final_layer_norm"),
+    "falcon": (lambda: T.FalconConfig(vocab_size=V, hidden_size=D, num_hidden_layers=L, num_attention_heads=2,
+                                      initializer_range=INIT, **IDS),
+               T.FalconForCausalLM, "transformer.h", "transformer.ln_f"),
+    "falcon_alibi": (lambda: T.FalconConfig(vocab_size=V, hidden_size=D, num_hidden_layers=L, num_attention_heads=2,
+                                            alibi=True, initializer_range=INIT, **IDS),
+                     T.FalconForCausalLM, "transformer.h", "transformer.ln_f"),
+    "bloom": (lambda: T.BloomConfig(vocab_size=V, hidden_size=D, n_layer=L, n_head=2, initializer_range=INIT, **IDS),
+              T.BloomForCausalLM, "transformer.h", "transformer.ln_f"),
+    "olmo": (lambda: T.OlmoConfig(**STD), T.OlmoForCausalLM, "model.layers", "model.norm"),
+}
+NAMES = list(ARCHS)
+
+# prompts of different lengths (so batches are padded); the last one mentions its subject twice
+PROMPTS = ["the eiffel tower is in the city of", "france is a country in", "tokyo is the capital of",
+           "mount fuji is in", "rome is in italy . the eiffel tower is in"]
+SUBJECTS = ["the eiffel tower", "france", "tokyo", "mount fuji", "the eiffel tower"]
+ANSWERS = ["paris", "europe", "japan", "japan", "washington d . c ."]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    "Tiny matrices: one thread is faster, and far faster on a busy machine (45 ms -> 0.1 ms per linear layer)."
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@functools.lru_cache(maxsize=None)
+def tiny_model(name: str):
+    make_cfg, cls, _, _ = ARCHS[name]
+    torch.manual_seed(0)
+    model = cls(make_cfg()).eval()
+    with torch.no_grad():  # LayerNorm/RMSNorm weights start at 1 (or 0 for Gemma's 1+w): randomise them too
+        for n, p in model.named_parameters():
+            if "norm" in n or "ln" in n: p.add_(torch.randn_like(p) * 0.2)
+    return model
+
+
+def tok_(bos=False, **kw): return make_tiny_tokenizer(bos=bos, **kw)
+
+
+def reference(model, tok, text):
+    "output_hidden_states of an unpadded forward pass of one prompt: a tuple of [T, d]."
+    ids = torch.tensor([tok(text)["input_ids"]])
+    with torch.no_grad(): out = model(input_ids=ids, output_hidden_states=True)
+    return [h[0] for h in out.hidden_states]
+
+
+def close(a, b, msg=""): torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=lambda m: f"{msg}\n{m}")
+
+
+def final_norm(name, model): return model.get_submodule(ARCHS[name][3])
+
+
+def n_hooks(model):
+    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
+
+
+# ---------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", NAMES)
+def test_decoder_blocks(name):
+    model = tiny_model(name)
+    _, _, path, _ = ARCHS[name]
+    assert text_config(model).num_hidden_layers == L
+    assert block_list_path(model) == path
+    blocks = decoder_blocks(model)
+    expected = model.get_submodule(path)
+    assert len(blocks) == L == num_blocks(model) and all(b is e for b, e in zip(blocks, expected))
+    assert hidden_size(model) == D
+    assert resolve_layer(model, -1) == L - 1 and resolve_layer(model, 0) == 0
+    with pytest.raises(IndexError, match="out of range"): resolve_layer(model, L)
+    with pytest.raises(IndexError, match="out of range"): resolve_layer(model, -L - 1)
+    # a user template always wins
+    assert decoder_blocks(model, path + ".{}")[1] is expected[1]
+    assert decoder_blocks(model, path)[2] is expected[2]
+
+
+def test_multimodal_gemma3_vision_tower_has_a_list_of_the_same_length():
+    model = tiny_model("gemma3_multimodal")
+    same = [n for n, m in model.named_modules() if isinstance(m, nn.ModuleList) and len(m) == L]
+    assert any("vision" in n for n in same) and len(same) >= 2, same  # the case the search must get right
+    assert all(b is t for b, t in zip(decoder_blocks(model), model.model.language_model.layers))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("bos", [False, True], ids=["no_bos", "bos"])
+@pytest.mark.parametrize("name", NAMES)
+def test_subject_states_equal_hidden_states(name, bos):
+    model, tok = tiny_model(name), tok_(bos)
+    layers = list(range(L))
+    got = {side: extract_subject_states(model, tok, PROMPTS, SUBJECTS, layers, padding_side=side, batch_size=8)
+           for side in ("right", "left")}
+    idx = find_subject_tokens(tok, PROMPTS, SUBJECTS)
+    assert idx[1] == int(bos) and idx[2] == int(bos)  # subject is the first (real) token
+    assert idx[4] == len(tok(PROMPTS[4])["input_ids"]) - 3  # last occurrence: "tower" before "is in"
+    norm = final_norm(name, model)
+    for i, (p, j) in enumerate(zip(PROMPTS, idx)):
+        hs = reference(model, tok, p)
+        for side in ("right", "left"):
+            for l in layers[:-1]:
+                close(got[side][l][i], hs[l + 1][j], f"{name} {side} layer {l} prompt {i}")
+            with torch.no_grad(): normed = norm(got[side][L - 1][i])
+            close(normed, hs[L][j], f"{name} {side} last layer (after final norm) prompt {i}")
+            assert not torch.allclose(got[side][L - 1][i], hs[L][j], atol=1e-3)  # the documented difference
+    for l in layers: close(got["left"][l], got["right"][l], f"{name} left vs right padding, layer {l}")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_object_states_and_positions(name):
+    "Averages over several positions (multi-token answers) under both paddings, and explicit positions."
+    model, tok = tiny_model(name), tok_(bos=True)
+    aps = [answer_token_positions(tok, p, a) for p, a in zip(PROMPTS, ANSWERS)]
+    assert len(aps[4].positions) == 5 and aps[0].positions == (len(tok(aps[0].text)["input_ids"]) - 2,)
+    for side in ("right", "left"):
+        mean = extract_object_states(model, tok, PROMPTS, ANSWERS, [0, 1], padding_side=side, batch_size=3)
+        first = extract_object_states(model, tok, PROMPTS, ANSWERS, [1], aggregation="first_token",
+                                      padding_side=side)
+        for i, ap in enumerate(aps):
+            hs = reference(model, tok, ap.text)
+            for l in (0, 1): close(mean[l][i], hs[l + 1][list(ap.positions)].mean(0), f"{name} {side} mean {i}")
+            close(first[1][i], hs[2][ap.positions[0]], f"{name} {side} first_token {i}")
+    # explicit positions, negative ones included, and a single string prompt
+    st = extract_states(model, tok, PROMPTS[:2], [-2], [-1, [0, -1]], padding_side="left")
+    hs0, hs1 = reference(model, tok, PROMPTS[0]), reference(model, tok, PROMPTS[1])
+    close(st[1][0], hs0[2][-1]); close(st[1][1], hs1[2][[0, -1]].mean(0))
+    assert st[1].dtype == torch.float32 and st[1].shape == (2, D)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", NAMES)
+def test_model_inputs_positions(name):
+    """Left padding needs position ids counted from the mask. Models that take `position_ids` get them from
+    `Batch.model_inputs`; Bloom (ALiBi from the mask) takes none. Without them, GPT-2 (absolute learned
+    positions) goes wrong under left padding: the control that shows the padding test can fail."""
+    model, tok = tiny_model(name), tok_()
+    batch = tokenize(tok, PROMPTS, padding_side="left")
+    kw = batch.model_inputs(model)
+    assert ("position_ids" in kw) == (name != "bloom")
+    if "position_ids" in kw:
+        assert kw["position_ids"][3].tolist() == [0] * batch.starts[3] + list(range(batch.lengths[3]))
+    kw.pop("position_ids", None)
+    with torch.no_grad(): hs = model(**kw, output_hidden_states=True).hidden_states
+    ref = reference(model, tok, PROMPTS[3])
+    same = torch.allclose(hs[1][3, batch.starts[3]:], ref[1], rtol=1e-4, atol=1e-5)
+    assert same == (name != "gpt2"), f"{name}: without position ids, left padding {'kept' if same else 'changed'} the states"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", NAMES)
+def test_hooks_removed_after_exception_and_early_stop(name):
+    model, tok = tiny_model(name), tok_()
+    base = n_hooks(model)
+    batch = tokenize(tok, PROMPTS[:2])
+    with torch.no_grad(): before = model(**batch.model_inputs(model)).logits
+
+    def boom(h, l): raise RuntimeError("boom in a hook")
+    with pytest.raises(RuntimeError, match="boom"):
+        with block_hooks(model, {0: lambda h, l: h * 2, 1: boom, -1: lambda h, l: None}):
+            assert n_hooks(model) == base + 3
+            with torch.no_grad(): model(**batch.model_inputs(model))
+    assert n_hooks(model) == base
+    with pytest.raises(RuntimeError, match="boom"):
+        run_model(model, batch, read=[0, 2], edits={1: boom})
+    assert n_hooks(model) == base
+    with pytest.raises(IndexError, match="out of range"):  # a bad layer after good ones: nothing left behind
+        with block_hooks(model, {0: lambda h, l: None, L: boom}): pass
+    assert n_hooks(model) == base
+    # an early stop: the deepest block read is 0, so block 1 never runs
+    ran = []
+    with block_hooks(model, {1: lambda h, l: ran.append(l)}):
+        out, seen = run_model(model, batch, read=[0], stop_after=0)
+    assert out is None and list(seen) == [0] and ran == []
+    with pytest.raises(StopForward):
+        with block_hooks(model, {0: lambda h, l: (_ for _ in ()).throw(StopForward())}):
+            model(**batch.model_inputs(model))
+    assert n_hooks(model) == base
+    # the model computes exactly what it did before (no edit left behind)
+    with torch.no_grad(): after = model(**batch.model_inputs(model)).logits
+    assert torch.equal(before, after)
+
+
+def _tok_state(tok):
+    b = tok.backend_tokenizer
+    return (tok.padding_side, tok.truncation_side, tok.pad_token, tok.pad_token_id, tok.eos_token,
+            tok.bos_token, tok.model_max_length, b.padding, b.truncation, len(tok))
+
+
+def _model_state(model):
+    h = hashlib.sha256()
+    for n, p in model.state_dict().items(): h.update(n.encode()); h.update(p.detach().numpy().tobytes())
+    return (model.config.to_json_string(), model.generation_config.to_json_string() if model.generation_config
+            else None, model.training, [p.requires_grad for p in model.parameters()], h.hexdigest())
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("pad,side", [(True, "left"), (False, "right")], ids=["pad_token-left", "no_pad_token-right"])
+def test_caller_settings_unchanged(name, pad, side):
+    model = tiny_model(name)
+    tok = tok_(bos=True, pad=pad)
+    tok.padding_side = side  # the caller's choice; we pad on the other side too (last), without touching it
+    tb, mb = _tok_state(tok), _model_state(model)
+    for side in (side, {"left": "right", "right": "left"}[side]):
+        extract_subject_states(model, tok, PROMPTS, SUBJECTS, [0, -1], padding_side=side)
+        extract_object_states(model, tok, PROMPTS, ANSWERS, [1], padding_side=side)
+    assert _tok_state(tok) == tb and (tok.pad_token is None) == (not pad)
+    assert _model_state(model) == mb
+
+
+@pytest.mark.parametrize("name", ["gpt2", "llama", "gemma3_multimodal"])
+def test_clear_errors(name):
+    model, tok = tiny_model(name), tok_()
+    with pytest.raises(ValueError, match="no prompts"): extract_subject_states(model, tok, [], [], [0])
+    with pytest.raises(ValueError, match="not found"): extract_subject_states(model, tok, ["paris is in"], ["rome"], [0])
+    with pytest.raises(ValueError, match="empty subject"): extract_subject_states(model, tok, ["paris is in"], [" "], [0])
+    with pytest.raises(IndexError, match="out of range"):
+        extract_subject_states(model, tok, ["paris is in"], ["paris"], [L])
+    with pytest.raises(ValueError, match="1 prompts but 2"): extract_subject_states(model, tok, ["paris"], ["a", "b"], [0])
+    with pytest.raises(ValueError, match="empty answer"): extract_object_states(model, tok, ["paris is in"], [""], [0])
