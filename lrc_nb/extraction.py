@@ -162,6 +162,7 @@ def _model_device(model): return model.get_input_embeddings().weight.device
 def run_model(model, batch: Batch, read: Sequence[int] = (), edits: Optional[Mapping] = None,
               stop_after: Optional[int] = None, template: Optional[str] = None, **kwargs):
     "One forward pass over `batch`; returns `(outputs or None, {layer: hidden [B,T,d]})` for the layers in `read`."
+    kwargs.setdefault("use_cache", False)
     layers = [resolve_layer(model, l, template) for l in read]
     seen = {}
     hooks = {}
@@ -175,7 +176,7 @@ def run_model(model, batch: Batch, read: Sequence[int] = (), edits: Optional[Map
         hooks.setdefault(last, []).append(stop)
     out = None
     with block_hooks(model, hooks, template):
-        try: out = model(**batch.model_inputs(model), use_cache=False, **kwargs)
+        try: out = model(**batch.model_inputs(model), **kwargs)
         except StopForward: pass
     return out, seen
 
@@ -187,12 +188,13 @@ def extract_states(model, tokenizer,
                    padding_side: str = "right",
                    template: Optional[str] = None,
                    progress: Optional[bool] = None) -> dict:
-    "Hidden states `{layer: [len(texts), d]}` (float32, CPU) at each prompt's position(s)."
+    "Hidden states `{layer: [len(texts), d]}` (float32, CPU) at each prompt's position(s); keys are layers in `0..n-1`."
     if isinstance(texts, str): texts = [texts]
     if not len(texts): raise ValueError("no prompts given")
     if len(positions) != len(texts): raise ValueError(f"{len(texts)} prompts but {len(positions)} positions")
     if isinstance(layers, int): layers = [layers]
-    layers = [resolve_layer(model, l, template) for l in layers]
+    layers = list(dict.fromkeys(resolve_layer(model, l, template) for l in layers))
+    if not layers: raise ValueError("no layers given")
     out = {l: [] for l in layers}
     nb = (len(texts) + batch_size - 1) // batch_size
     bar = tqdm(range(0, len(texts), batch_size), total=nb, desc="extracting", leave=False,
