@@ -159,10 +159,11 @@ def test_multimodal_gemma3_vision_tower_has_a_list_of_the_same_length():
 
 
 # ---------------------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("bos", [False, True], ids=["no_bos", "bos"])
+@pytest.mark.parametrize("bos,style", [(False, "whitespace"), (True, "whitespace"), (True, "metaspace")],
+                         ids=["words", "bos", "sentencepiece_like"])
 @pytest.mark.parametrize("name", NAMES)
-def test_subject_states_equal_hidden_states(name, bos):
-    model, tok = tiny_model(name), tok_(bos)
+def test_subject_states_equal_hidden_states(name, bos, style):
+    model, tok = tiny_model(name), tok_(bos, style=style)
     layers = list(range(L))
     got = {side: extract_subject_states(model, tok, PROMPTS, SUBJECTS, layers, padding_side=side, batch_size=8)
            for side in ("right", "left")}
@@ -184,8 +185,9 @@ def test_subject_states_equal_hidden_states(name, bos):
 @pytest.mark.parametrize("name", NAMES)
 def test_object_states_and_positions(name):
     "Averages over several positions (multi-token answers) under both paddings, and explicit positions."
-    model, tok = tiny_model(name), tok_(bos=True)
+    model, tok = tiny_model(name), tok_(bos=True, style="metaspace" if name.startswith(("llama", "gemma")) else "whitespace")
     aps = [answer_token_positions(tok, p, a) for p, a in zip(PROMPTS, ANSWERS)]
+    assert tok.decode(list(aps[4].answer_ids)).strip() == ANSWERS[4]
     assert len(aps[4].positions) == 5 and aps[0].positions == (len(tok(aps[0].text)["input_ids"]) - 2,)
     for side in ("right", "left"):
         mean = extract_object_states(model, tok, PROMPTS, ANSWERS, [0, 1], padding_side=side, batch_size=3)
