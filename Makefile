@@ -5,8 +5,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.lrc_nb-installed
+DOCS_STAMP := $(VENV)/.lrc_nb-docs-installed
 
-.PHONY: install demo test test-fast sync-check nbtest pytest browser-deps docs export clean-nbs
+.PHONY: install demo test test-fast sync-check nbtest pytest browser-deps docs docs-install readme export clean-nbs
 
 $(STAMP): requirements/base.txt requirements/dev.txt setup.py settings.ini
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,15 +19,23 @@ $(STAMP): requirements/base.txt requirements/dev.txt setup.py settings.ini
 
 install: $(STAMP)
 
+# The docs site and its browser test (Sphinx, MyST-NB, Playwright): requirements/docs.txt on top of dev.txt.
+$(DOCS_STAMP): $(STAMP) requirements/docs.txt
+	$(PY) -m pip install -q -r requirements/docs.txt
+	touch $(DOCS_STAMP)
+
+docs-install: $(DOCS_STAMP)
+
 ## README command 1: the main job on the embedded model.
 demo: install
 	$(BIN)/lrc_nb demo
 
 ## README command 2: everything CI runs.
-test: install browser-deps sync-check nbtest pytest
+test: install browser-deps sync-check nbtest docs pytest
 
 browser-deps:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@command -v npm >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; }
 
 sync-check: install
 	$(BIN)/python .ci/check_sync.py
@@ -34,12 +43,18 @@ sync-check: install
 nbtest: install
 	$(BIN)/python .ci/nbtest.py
 
-pytest: install
+pytest: install docs-install
 	$(BIN)/pytest -q tests
 
 export: install
 	$(BIN)/nbdev_export
 	$(BIN)/nbdev_clean
 
-docs: install
-	$(BIN)/python -m lrc_nb_docs 2>/dev/null || bash docs_src/build.sh
+## The docs site in docs/_build/html, offline (docs/build.py): executes the notebooks (cached by content),
+## nbdev's processors, Sphinx + MyST-NB; widget JS, RequireJS and MathJax from npm. Not committed (README).
+docs: docs-install browser-deps
+	$(PY) docs/build.py
+
+## README.md from nbs/index.ipynb (nbdev_readme needs Quarto); `make test`'s sync-check fails when stale.
+readme: install
+	$(PY) docs/readme.py
