@@ -1,7 +1,8 @@
-"""Fail when lrc_nb/ is out of sync with the notebooks or a notebook is not clean.
+"""Fail when lrc_nb/ is out of sync with the notebooks, a notebook is not clean, or README.md is stale.
 
 Runs `nbdev_export` and `nbdev_clean`, then asks git whether anything under lrc_nb/ or nbs/
-changed or appeared (untracked files count: a new module that was never committed).
+changed or appeared (untracked files count: a new module that was never committed). README.md must be
+what `make readme` (docs/readme.py) writes from nbs/index.ipynb.
 """
 import subprocess, sys
 from pathlib import Path
@@ -26,5 +27,7 @@ for cmd, path, what in ((["nbdev_export"], "lrc_nb", "lrc_nb/ is out of sync wit
         ok = False
         print(f"FAIL: {what}:", *changed, sep="\n  ")
         subprocess.run(["git", "--no-pager", "diff", "--stat", "--", path], cwd=root)
+if subprocess.run([sys.executable, str(root / "docs" / "readme.py"), "--check"], cwd=root).returncode:
+    ok = False
 if not ok: sys.exit(1)
-print("sync-check: lrc_nb/ matches nbs/ and every notebook is clean")
+print("sync-check: lrc_nb/ matches nbs/, every notebook is clean, README.md matches nbs/index.ipynb")
