@@ -3,6 +3,7 @@
     python docs/build.py            # build if anything changed (prints the time of each step)
     python docs/build.py --force    # rebuild everything, ignoring the caches
     python docs/build.py --flags slow   # also run cells flagged #| slow (as nbdev_test --flags)
+    python docs/build.py --execute-only # only step 1: a notebook test run whose outputs the next build reuses
 
 Steps (Quarto, which nbdev_docs needs, cannot be installed here; see README "Docs"):
 1. Execute every notebook nbs/*.ipynb (not `_*`) into a copy, each in a fresh process, the way nbdev_test
@@ -174,14 +175,40 @@ def execute_one(nb_path: Path, dest: Path, skip_flags: set[str]):
     log(f"executed {nb_path.name} in {time.time() - t0:.1f} s ({n_skip} cells skipped by flags/eval: false)")
 
 
-def execute(nb_path: Path, dest: Path, skip_flags: set[str]) -> float:
-    "Run execute_one in a fresh process; exit with its traceback when a cell fails."
+def execute(nb_path: Path, dest: Path, skip_flags: set[str]) -> float | None:
+    "Run execute_one in a fresh process; its time, or None when a cell failed (the traceback is printed)."
     t0 = time.time()
     r = subprocess.run([sys.executable, __file__, "--execute-one", str(nb_path), str(dest), "--skip-flags", " ".join(sorted(skip_flags))],
                        cwd=ROOT)
-    if r.returncode:
-        sys.exit(f"docs: executing {nb_path.name} failed (traceback above)")
-    return time.time() - t0
+    return None if r.returncode else time.time() - t0
+
+
+def execute_all(nbs: list[Path], keys: dict, skip_flags: set[str], force: bool):
+    "Execute every notebook not cached yet; fail after trying them all if any cell of any notebook failed."
+    if force:
+        shutil.rmtree(EXEC_CACHE, ignore_errors=True)
+    executed, timings, failed = {}, {}, []
+    for p in nbs:
+        cached = EXEC_CACHE / keys[p][:16] / p.name
+        if cached.exists():
+            log(f"reusing executed {p.name} (same sources, package and flags)")
+        else:
+            tmp = cached.with_suffix(".partial")
+            dt = execute(p, tmp, skip_flags)
+            if dt is None:
+                failed.append(p.name)
+                log(f"FAILED {p.name}")
+                continue
+            timings[p.name] = round(dt, 1)
+            tmp.rename(cached)
+        executed[p] = cached
+    keep = {keys[p][:16] for p in nbs}
+    for d in EXEC_CACHE.iterdir() if EXEC_CACHE.exists() else []:  # drop executions no notebook refers to
+        if d.name not in keep:
+            shutil.rmtree(d, ignore_errors=True)
+    if failed:
+        sys.exit(f"docs: {len(failed)} of {len(nbs)} notebooks failed: {', '.join(failed)} (tracebacks above)")
+    return executed, timings
 
 
 # --------------------------------------------------------------------------------------------------
@@ -414,7 +441,7 @@ def external_references(site: Path) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------------------
-def build(force=False, flags="") -> Path:
+def build(force=False, flags="", execute_only=False) -> Path | None:
     t_all = time.time()
     os.chdir(ROOT)  # nbdev finds settings.ini from the working directory
     cfg = settings()
@@ -428,29 +455,17 @@ def build(force=False, flags="") -> Path:
                   *[p.relative_to(NBS).as_posix().encode() + p.read_bytes() for p in sorted(NBS.rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES])
     keys = {p: sha(BUILDER_VERSION.encode(), source_digest(p), pkg, " ".join(sorted(skip_flags)).encode()) for p in nbs}
     site_key = sha(builder.encode(), *[f"{p.name}:{k}".encode() for p, k in keys.items()])
-    if not force and STAMP.exists() and json.loads(STAMP.read_text()).get("key") == site_key:
+    if not force and not execute_only and STAMP.exists() and json.loads(STAMP.read_text()).get("key") == site_key:
         log(f"site is up to date: {SITE}")
         return SITE
 
     # 1. execute (or reuse)
-    if force:
-        shutil.rmtree(EXEC_CACHE, ignore_errors=True)
     t0 = time.time()
-    executed, timings = {}, {}
-    for p in nbs:
-        cached = EXEC_CACHE / keys[p][:16] / p.name
-        if cached.exists():
-            log(f"reusing executed {p.name}")
-        else:
-            tmp = cached.with_suffix(".partial")
-            timings[p.name] = round(execute(p, tmp, skip_flags), 1)
-            tmp.rename(cached)
-        executed[p] = cached
+    executed, timings = execute_all(nbs, keys, skip_flags, force)
     t_exec = time.time() - t0
-    keep = {keys[p][:16] for p in nbs}
-    for d in EXEC_CACHE.iterdir():  # drop executions no notebook refers to any more
-        if d.name not in keep:
-            shutil.rmtree(d, ignore_errors=True)
+    if execute_only:
+        log(f"executed {len(timings)} and reused {len(nbs) - len(timings)} of {len(nbs)} notebooks in {t_exec:.1f} s: all passed")
+        return None
 
     # 2.-3. nbdev processors (no execution: fast, in this process)
     t0 = time.time()
@@ -501,13 +516,15 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--force", action="store_true", help="ignore the caches and rebuild everything")
     ap.add_argument("--flags", default="", help="space-separated test flags whose cells to run too (e.g. 'slow')")
+    ap.add_argument("--execute-only", action="store_true",
+                    help="only execute the notebooks (as nbdev_test, keeping outputs in the cache): a notebook test run")
     ap.add_argument("--execute-one", nargs=2, metavar=("NOTEBOOK", "DEST"), help=argparse.SUPPRESS)
     ap.add_argument("--skip-flags", default="", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.execute_one:
         execute_one(Path(a.execute_one[0]).resolve(), Path(a.execute_one[1]).resolve(), set(a.skip_flags.split()))
         return
-    build(force=a.force, flags=a.flags)
+    build(force=a.force, flags=a.flags, execute_only=a.execute_only)
 
 
 if __name__ == "__main__":
