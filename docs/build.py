@@ -11,7 +11,7 @@ Steps (Quarto, which nbdev_docs needs, cannot be installed here; see README "Doc
    `tst_flags` (unless --flags) or `#| eval: false` skipped), keeping outputs and the widget state. Before
    running, nbdev's `add_show_docs` processor inserts the show_doc cells, so the API docs come from the same
    run. The committed notebooks are never written. Executed copies are cached in docs/_build/exec, keyed by
-   the notebook's sources, the package files, settings and requirements, and the flags.
+   the notebook's sources, the lrc_nb modules it uses (transitively), settings, requirements and flags.
 2. Run nbdev's docs processors (nbdev.processors.FilterDefaults, as nbdev_proc_nbs does: #| hide, #| export,
    front matter, doc links, ...) on each executed copy, except `exec_show_docs` (step 1 ran those cells).
 3. Adapt the Quarto-specific bits for MyST-NB: front matter -> title, `#| echo/output/include/code-fold`
@@ -82,11 +82,61 @@ def notebooks() -> list[Path]:
     return sorted(p for p in NBS.glob("*.ipynb") if not p.name.startswith(("_", ".")))
 
 
-def package_digest() -> bytes:
-    "Everything a notebook's outputs may depend on besides its own source."
-    files = sorted(p for p in (ROOT / "lrc_nb").rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+_PKG = ROOT / "lrc_nb"
+_imp_abs = re.compile(r"^\s*(?:from\s+lrc_nb\.(\w+)\s+import|import\s+lrc_nb\.(\w+))", re.M)
+_imp_pkg = re.compile(r"^[ \t]*from[ \t]+(?:lrc_nb|\.)[ \t]+import[ \t]+(?:\(([\w\s,]+)\)|([\w \t,]+))", re.M)
+_imp_rel = re.compile(r"^\s*from\s+\.(\w+)\s+import", re.M)
+_imp_bare = re.compile(r"^\s*import\s+lrc_nb\s*(?:$|as\s)", re.M)
+
+
+def _imported_modules(code: str, relative: bool = False):
+    "lrc_nb modules `code` imports, or None when it imports the package as a whole (then: all of them)."
+    if _imp_bare.search(code):
+        return None
+    mods = {a or b for a, b in _imp_abs.findall(code)}
+    for paren, plain in _imp_pkg.findall(code):
+        mods |= {n.split()[0] for n in (paren or plain).split(",") if n.strip()}
+    if relative:
+        mods |= set(_imp_rel.findall(code))
+    return mods
+
+
+def package_digest(code: str) -> bytes:
+    """What a notebook's outputs depend on besides its own source: the lrc_nb modules it imports or exports
+    (and what those import, with a module's data folder, e.g. lrc_nb/data/), __init__.py, settings.ini and
+    the requirements. Editing one chapter's module re-executes only the notebooks that use it."""
+    mods = _imported_modules(code)
+    m = re.search(r"^\s*#\|\s*default_exp\s+(\S+)", code, re.M)
+    if mods is not None and m:
+        mods.add(m.group(1).split(".")[0])
+    files = []
+    if mods is None:
+        files = [p for p in _PKG.rglob("*") if p.is_file()]
+    else:
+        todo, seen = list(mods), set()
+        while todo:
+            mod = todo.pop()
+            if mod in seen or not (_PKG / f"{mod}.py").exists():
+                continue
+            seen.add(mod)
+            files.append(_PKG / f"{mod}.py")
+            if (_PKG / mod).is_dir():
+                files += [p for p in (_PKG / mod).rglob("*") if p.is_file()]
+            sub = _imported_modules((_PKG / f"{mod}.py").read_text(encoding="utf-8"), relative=True)
+            if sub is None:
+                files = [p for p in _PKG.rglob("*") if p.is_file()]
+                break
+            todo += sorted(sub - seen)
+        files.append(_PKG / "__init__.py")
+    files = sorted({p for p in files if "__pycache__" not in p.parts and p.name != "_modidx.py"})
     files += [ROOT / "settings.ini", *sorted((ROOT / "requirements").glob("*.txt"))]
     return "\n".join(f"{p.relative_to(ROOT)}:{sha(p.read_bytes())}" for p in files if p.exists()).encode()
+
+
+def notebook_code(nb_path: Path) -> str:
+    nb = json.loads(nb_path.read_text(encoding="utf-8"))
+    return "\n".join("".join(c["source"]) if isinstance(c["source"], list) else c["source"]
+                     for c in nb["cells"] if c["cell_type"] == "code")
 
 
 def source_digest(nb_path: Path) -> bytes:
@@ -449,11 +499,11 @@ def build(force=False, flags="", execute_only=False) -> Path | None:
     nbs = notebooks()
     if not any(p.name == "index.ipynb" for p in nbs):
         sys.exit("docs: nbs/index.ipynb (the home page) is missing")
-    pkg = package_digest()
     builder = sha(Path(__file__).read_bytes(), (DOCS / "conf.py").read_bytes(),
                   *[p.read_bytes() for p in sorted((DOCS / "_static").rglob("*")) if p.is_file()],
                   *[p.relative_to(NBS).as_posix().encode() + p.read_bytes() for p in sorted(NBS.rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES])
-    keys = {p: sha(BUILDER_VERSION.encode(), source_digest(p), pkg, " ".join(sorted(skip_flags)).encode()) for p in nbs}
+    keys = {p: sha(BUILDER_VERSION.encode(), source_digest(p), package_digest(notebook_code(p)),
+                   " ".join(sorted(skip_flags)).encode()) for p in nbs}
     site_key = sha(builder.encode(), *[f"{p.name}:{k}".encode() for p, k in keys.items()])
     if not force and not execute_only and STAMP.exists() and json.loads(STAMP.read_text()).get("key") == site_key:
         log(f"site is up to date: {SITE}")
