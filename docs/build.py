@@ -210,6 +210,9 @@ def execute_one(nb_path: Path, dest: Path, skip_flags: set[str]):
             k.run_all(nb, exc_stop=True, preproc=no_eval)
     except Exception:
         sys.stderr.write(k.prettytb(fname=nb_path) + "\n")
+        bad = next((c for c in nb.cells if any(o.get("output_type") == "error" for o in c.get("outputs", []))), None)
+        if bad is not None:  # cell numbers above count the show_doc cells we inserted: show the source too
+            sys.stderr.write("The failing cell begins:\n    " + "\n    ".join(bad.source.splitlines()[:8]) + "\n")
         sys.exit(1)
     try:
         from ipywidgets import Widget
