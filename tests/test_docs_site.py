@@ -99,9 +99,28 @@ JS_PAGE_FACTS = """() => {
 }"""
 
 
+def _watch(page, rec: dict, host: str):
+    "Record console errors, exceptions, failed and non-2xx requests; block (and record) any other host."
+    def route(r):  # Playwright passes (route, request) to a two-argument handler: keep this one-argument
+        u = urlparse(r.request.url)
+        if u.scheme in ("data", "blob", "about") or u.netloc == host:
+            r.continue_()
+        else:
+            rec["foreign"].append(r.request.url)
+            r.abort()
+    page.route("**/*", route)
+    page.on("console", lambda m: rec["console"].append(f"{m.type}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: rec["page_errors"].append(str(e)))
+    page.on("requestfailed", lambda q: None if q.url in rec["foreign"] else rec["failed"].append(f"{q.url} {q.failure}"))
+    page.on("response", lambda q: rec["bad_status"].append(f"{q.status} {q.url}") if q.status >= 400 else None)
+
+
 @pytest.fixture(scope="module")
 def visits(site, server, tmp_path_factory):
-    pw_sync = pytest.importorskip("playwright.sync_api", reason="playwright is missing: run `make docs-install`")
+    try:
+        from playwright import sync_api as pw_sync
+    except ImportError:
+        pytest.fail("playwright is missing: `make docs-install` installs requirements/docs.txt")
     assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: `make browser-deps` installs it (apt-get install chromium)"
     shots = tmp_path_factory.mktemp("docs_screenshots")
     host = urlparse(server).netloc
@@ -111,24 +130,14 @@ def visits(site, server, tmp_path_factory):
         ctx = browser.new_context(viewport={"width": 1280, "height": 900})
         for page_name in site_pages(site):
             rec = {"console": [], "page_errors": [], "foreign": [], "failed": [], "bad_status": []}
-
-            def route(r, rec=rec):
-                u = urlparse(r.request.url)
-                if u.scheme in ("data", "blob", "about") or u.netloc == host:
-                    r.continue_()
-                else:
-                    rec["foreign"].append(r.request.url)
-                    r.abort()
-
             page = ctx.new_page()
-            page.route("**/*", route)
-            page.on("console", lambda m, rec=rec: rec["console"].append(f"{m.type}: {m.text}") if m.type == "error" else None)
-            page.on("pageerror", lambda e, rec=rec: rec["page_errors"].append(str(e)))
-            page.on("requestfailed", lambda q, rec=rec: rec["failed"].append(f"{q.url} {q.failure}"))
-            page.on("response", lambda q, rec=rec: rec["bad_status"].append(f"{q.status} {q.url}") if q.status >= 400 else None)
+            _watch(page, rec, host)
             page.goto(f"{server}/{page_name}", wait_until="load")
             if page.locator('script[type="application/vnd.jupyter.widget-view+json"]').count():
-                page.wait_for_selector(".jupyter-widgets", state="attached", timeout=30_000)
+                try:  # the widget manager replaces each view script with the widget
+                    page.wait_for_selector(".jupyter-widgets", state="attached", timeout=30_000)
+                except pw_sync.TimeoutError:
+                    pass  # test_a_widget_is_rendered says so
             page.wait_for_load_state("networkidle")
             page.wait_for_timeout(300)
             rec.update(page.evaluate(JS_PAGE_FACTS))
