@@ -30,8 +30,10 @@ docs-install: $(DOCS_STAMP)
 demo: install
 	$(BIN)/lrc_nb demo
 
-## README command 2: everything CI runs.
-test: install browser-deps sync-check nbtest docs pytest
+## README command 2: everything CI runs. The notebooks are tested by the docs build's first step, which executes
+## each one exactly as nbdev_test does (execnb, settings.ini tst_flags skipped, fails on any cell error) and keeps
+## the outputs for the site, so no notebook runs twice; `make nbtest` runs plain nbdev_test.
+test: install browser-deps sync-check docs pytest
 
 browser-deps:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }

@@ -210,8 +210,10 @@ def format_summary(summary: pd.DataFrame, model: str = "", settings: Optional[di
 
 def format_per_relation(table: pd.DataFrame) -> str:
     "Accuracy / causality per relation and method (means over seeds), with the mean test-prompt count."
-    acc = table.pivot_table(index="relation", columns="method", values="accuracy", aggfunc="mean")
-    cau = table.pivot_table(index="relation", columns="method", values="causality", aggfunc="mean")
+    # pivot with dropna=False: a relation whose metric is NaN for some method (no test prompt, no edit) keeps its row
+    piv = lambda v: table.pivot_table(index="relation", columns="method", values=v, aggfunc="mean", dropna=False)
+    acc = piv("accuracy").reindex(sorted(table["relation"].unique()))
+    cau = piv("causality").reindex(index=acc.index, columns=acc.columns)
     n = table.groupby("relation")["n_test"].mean()
     methods = [m for m in METHODS if m in acc.columns] + [m for m in acc.columns if m not in METHODS]
     w = max([len(r) for r in acc.index] + [8]) + 2
