@@ -39,8 +39,9 @@ class ModelDefaults(NamedTuple):
     beta: float
     source: str  # how they were chosen
 
-# SmolLM2-135M-Instruct: chosen by the sweeps at the end of this notebook (training relations only)
-SMOLLM2_DEFAULTS = (15, 21, 192, 0.075, "sweep on training relations (SmolLM2-135M; see 08_evaluation)")
+# SmolLM2-135M-Instruct: chosen by the sweeps at the end of this notebook (package relations only, validation split;
+# measured 2026-11-26, log in nbs/results/smollm2_protocol_h100_log.txt)
+SMOLLM2_DEFAULTS = (15, 24, 64, 0.075, "sweeps on the package relations, validation split (SmolLM2-135M; see 08_evaluation)")
 
 # (model_type, blocks, hidden size) -> (l_s, l_o, rank, beta, source)
 KNOWN_DEFAULTS = {
