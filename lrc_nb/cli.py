@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 # %% auto #0
-__all__ = ['DEFAULT_DEMO_OUT', 'METHODS', 'COMMANDS', 'build_parser', 'cmd_info', 'cmd_eval', 'cmd_train', 'cmd_demo', 'main']
+__all__ = ['DEFAULT_DEMO_OUT', 'DEMO_METHODS', 'METHODS', 'COMMANDS', 'build_parser', 'cmd_info', 'cmd_eval', 'cmd_train',
+           'cmd_demo', 'main']
 
 # %% ../nbs/10_cli.ipynb #d25d3a9c
 DEFAULT_DEMO_OUT = "lrc_nb_demo_out"
+DEMO_METHODS = ("lrc", "svm", "logistic", "average")
 METHODS = ("lrc", "lrc_final_first_token", "svm", "logistic", "average")  # == lrc_nb.evaluation.METHODS (tested)
 
 def _add_model(p, default: Optional[str] = "smollm2"):
@@ -27,13 +29,14 @@ def _add_relations(p):
     p.add_argument("--relations", default=None, metavar="DIR",
                    help="folder of relation JSON files (searched recursively); default: the package's own data")
 
-def _add_settings(p, seeds_default: int = 5):
+def _add_settings(p, seeds_default: int = 5, lre_prompts_default: int = 20):
     g = p.add_argument_group("protocol settings (defaults per model: see `lrc_nb info`)")
     g.add_argument("--subject-layer", type=int, default=None, help="block whose output holds the concepts (l_s)")
     g.add_argument("--object-layer", type=int, default=None, help="block the LRE maps to (l_o)")
     g.add_argument("--rank", type=int, default=None, help="rank of the inverted LRE")
     g.add_argument("--beta", type=float, default=None, help="strength of the causal edit")
-    g.add_argument("--n-lre-prompts", type=int, default=20, help="prompts per LRE (default %(default)s, as in the paper)")
+    g.add_argument("--n-lre-prompts", type=int, default=lre_prompts_default,
+                   help="prompts per LRE (default %(default)s; the paper uses 20)")
     g.add_argument("--seeds", type=int, default=seeds_default, help="number of seeds 0..N-1 (default %(default)s)")
     g.add_argument("--test-prompts", choices=("zero_shot", "few_shot"), default="zero_shot",
                    help="zero_shot (the paper's protocol, default) or few_shot (shots from training subjects only)")
@@ -51,10 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="train LRCs on SmolLM2, evaluate them against the baselines, save bank + plot",
                        description="The main job on the embedded SmolLM2 and the package's own relations.")
-    _add_model(d); _add_relations(d); _add_settings(d, seeds_default=1)
+    # the demo must finish in minutes on 2 CPU cores: 10 LRE prompts, and no final-block LRC (14 blocks of Jacobian);
+    # `lrc_nb eval` keeps the paper's 20 prompts and every method
+    _add_model(d); _add_relations(d); _add_settings(d, seeds_default=1, lre_prompts_default=10)
     d.add_argument("--out", default=DEFAULT_DEMO_OUT, help="output folder (default: ./%(default)s)")
-    d.add_argument("--methods", nargs="+", choices=METHODS, default=None, metavar="METHOD",
-                   help="methods to compare: %(choices)s (default: all)")
+    d.add_argument("--methods", nargs="+", choices=METHODS, default=list(DEMO_METHODS), metavar="METHOD",
+                   help="methods to compare: %(choices)s (default: %(default)s)")
 
     e = sub.add_parser("eval", help="run the paper's protocol and write JSON",
                        description="Evaluate LRCs and baselines: accuracy and causality per relation, method and seed.")

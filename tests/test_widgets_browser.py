@@ -2,14 +2,11 @@
 
 What runs, end to end:
 
-1. A small concept bank on the embedded SmolLM2 for the package relation "city in country": the paper's split
-   (`split_samples`), few-shot training prompts kept only when the model answers them (`ValidityFilter`), at
-   most 4 per country (`balanced_sample`, to keep the test short), and concepts from the **input-averaging
-   baseline** (`baseline_concepts(..., method="average")`, chapter 07) at layer 12. Not LRCs: `lrc_nb.lre`
-   (chapter 03) does not exist yet, and this test checks the widget in the browser, not the concepts'
-   quality. Once 03_lre lands, `train_relation_concepts(..., method="fast")` can
-   replace the one line in `bank_dir` if it runs within a minute or two on 2 cores. The bank is saved with
-   `ConceptBank.save` and loaded in the kernel with the model fingerprint check.
+1. A small bank of real LRCs on the embedded SmolLM2 for the package relation "city in country": the paper's
+   split (`split_samples`), few-shot training prompts kept only when the model answers them (`ValidityFilter`),
+   and `train_relation_concepts` (exact LRE on 10 balanced prompts, SmolLM2's default layers 15 -> 24 and
+   rank 64 from `model_defaults`). The bank is saved with `ConceptBank.save` and loaded in the kernel with the
+   model fingerprint check.
 2. Before any browser: the same widget class, in this process, must score the test prompt's subject as the
    expected country, so a wrong country in the browser means the browser path is wrong, not the bank. The test
    city is held out (a test-split subject, in no training prompt).
@@ -53,7 +50,7 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
 IN_CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
 
 RELATION = "city in country"
-LAYER = 12
+N_LRE_PROMPTS = 10  # exact LRE on 10 prompts: ~35 s on 2 cores
 PROMPT, SUBJECT, EXPECTED = "Shanghai is a city in the country of", "Shanghai", "China"
 WRONG_SUBJECT = "Beijing"  # not in PROMPT: the widget must show an error, not crash
 
@@ -77,18 +74,20 @@ def _require_chromium():
 def bank_dir(smollm2, tmp_path_factory):
     "The saved concept bank (see the module docstring), after checking in-process that it gets the test prompt right."
     _require_chromium()  # before the slow part
-    from lrc_nb.baselines import baseline_concepts
-    from lrc_nb.concepts import ConceptBank, default_provenance
-    from lrc_nb.data import ValidityFilter, balanced_sample, make_train_prompts, package_relations, split_samples
+    from lrc_nb.concepts import ConceptBank, default_provenance, train_relation_concepts
+    from lrc_nb.data import ValidityFilter, make_train_prompts, package_relations, split_samples
+    from lrc_nb.evaluation import model_defaults
     from lrc_nb.widgets import ConceptBrowser
     model, tok = smollm2
     split = split_samples(package_relations([RELATION])[0], seed=0)
     train = ValidityFilter(model, tok, progress=False)(make_train_prompts(split, seed=0))
-    train = balanced_sample(train, max_per_object=4, seed=0)
     assert SUBJECT in {s.subject for s in split.test} and SUBJECT not in {p.subject for p in train}
     assert len({p.answer for p in train}) >= 5, f"too few objects with valid training prompts: {len(train)} prompts"
-    concepts = baseline_concepts(model, tok, train, layer=LAYER, method="average", progress=False)
-    bank = ConceptBank(concepts, default_provenance(model, method="average", subject_layer=LAYER, relation=RELATION))
+    d = model_defaults(model)  # SmolLM2: l_s 15, l_o 24, rank 64 (chosen by sweeps, chapter 08)
+    concepts = train_relation_concepts(model, tok, train, subject_layer=d.subject_layer, object_layer=d.object_layer,
+                                       rank=d.rank, n_lre_prompts=N_LRE_PROMPTS, valid_only=False, seed=0, progress=False)
+    bank = ConceptBank(list(concepts), default_provenance(model, method="lrc", subject_layer=d.subject_layer,
+                                                          object_layer=d.object_layer, rank=d.rank, relation=RELATION))
     assert EXPECTED in {c.object for c in bank.for_relation(RELATION)}
     top = ConceptBrowser(model, tok, bank, relation=RELATION).score(PROMPT, SUBJECT)
     assert top == EXPECTED, f"precondition: the bank itself scores {SUBJECT!r} as {top!r}, not {EXPECTED!r}"
