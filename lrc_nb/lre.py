@@ -5,6 +5,7 @@
 # %% ../nbs/03_lre.ipynb #9897f840
 from __future__ import annotations
 
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -76,6 +77,77 @@ def _groups(items, batch_size: int) -> list:
     return [idx[j:j + batch_size] for key in sorted(by) for idx in [by[key]] for j in range(0, len(idx), batch_size)]
 
 # %% ../nbs/03_lre.ipynb #d3f980ba
+_SPLIT_ATTN = "lrc_nb_split_prefix"  # our attention function's name in transformers' AttentionInterface
+_split_state = threading.local()  # the prefix keys/values of the forward pass running in this thread
+
+class _Unsupported(Exception): "The split-prefix attention cannot reproduce this model's attention."
+
+class _ConstMatmul(torch.autograd.Function):
+    "`a @ c` for a constant `c` (the prefix keys/values): under `vmap`, the vectors of `a` become rows of one matmul, and `c` is never copied."
+    @staticmethod
+    def forward(a, c): return torch.matmul(a, c)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output): ctx.c = inputs[1]
+
+    @staticmethod
+    def backward(ctx, g): return _ConstMatmul.apply(g, ctx.c.transpose(-1, -2)), None
+
+    @staticmethod
+    def jvp(ctx, ta, tc): return _ConstMatmul.apply(ta, ctx.c)
+
+    @staticmethod
+    def vmap(info, in_dims, a, c):
+        da, dc = in_dims
+        if dc is not None or da is None:  # a batched c (never here): plain broadcasting matmul
+            a = a.movedim(da, 0) if da is not None else a.expand(info.batch_size, *a.shape)
+            c = c.movedim(dc, 0) if dc is not None else c
+            return torch.matmul(a, c), 0
+        a = a.movedim(da, -3)  # [..., V, n, k]: the vectors next to the rows
+        *lead, V, n, k = a.shape
+        out = torch.matmul(a.reshape(*lead, V * n, k), c)  # [..., V*n, m]
+        return out.reshape(*lead, V, n, out.shape[-1]), out.dim() - 2
+
+def _split_prefix_attention(module, query, key, value, attention_mask=None, scaling=None, dropout=0.0,
+                            softcap=None, **kwargs):
+    "Attention of the suffix's queries over `[prefix ; suffix]`, with the prefix keys/values held apart and never copied."
+    st = getattr(_split_state, "value", None)
+    li = getattr(module, "layer_idx", None)
+    if st is None or li not in st["kv"]: raise _Unsupported(f"no prefix keys for layer {li!r}")
+    for k in ("sliding_window", "s_aux", "sinks", "position_bias", "alibi", "head_mask"):
+        if kwargs.get(k) is not None: raise _Unsupported(f"attention argument {k}")
+    if dropout and module.training: raise _Unsupported("dropout in training mode")
+    st["calls"][li] = st["calls"].get(li, 0) + 1
+    kp, vp, pad = st["kv"][li]  # [B, kvh, P, hd] twice, [B, 1, 1, P] True where the prefix is padding
+    B, H, T, hd = query.shape
+    kvh = key.shape[1]
+    if H % kvh or kp.shape[1] != kvh or key.shape[2] != T: raise _Unsupported("unexpected head or key layout")
+    g, scale = H // kvh, (hd ** -0.5 if scaling is None else scaling)
+    q = query.reshape(B, kvh, g * T, hd)  # GQA: the g query heads of a kv head become rows (as repeat_kv pairs them)
+    sp = _ConstMatmul.apply(q, kp.transpose(-1, -2)) * scale  # [B, kvh, gT, P]
+    ss = torch.matmul(q, key.transpose(-1, -2)) * scale  # [B, kvh, gT, T]
+    if softcap is not None: sp, ss = torch.tanh(sp / softcap) * softcap, torch.tanh(ss / softcap) * softcap
+    causal = torch.ones(T, T, dtype=torch.bool, device=q.device).triu(1).repeat(g, 1)  # [gT, T]: key after query
+    w = torch.cat([sp.masked_fill(pad, float("-inf")), ss.masked_fill(causal, float("-inf"))], -1)
+    w = torch.softmax(w, dim=-1, dtype=torch.promote_types(q.dtype, torch.float32)).to(q.dtype)  # half: in float32
+    P = kp.shape[2]
+    out = _ConstMatmul.apply(w[..., :P], vp) + torch.matmul(w[..., P:], value)  # [B, kvh, gT, hd]
+    return out.reshape(B, H, T, hd).transpose(1, 2), None  # [B, T, H, hd], as HF's attention functions return
+
+@contextmanager
+def _split_attention(model, kv):
+    "Run `model` with `_split_prefix_attention` and these prefix keys/values (implementation and state restored on exit)."
+    from transformers import AttentionInterface
+    if _SPLIT_ATTN not in AttentionInterface._global_mapping: AttentionInterface.register(_SPLIT_ATTN, _split_prefix_attention)
+    impl, prev = model.config._attn_implementation, getattr(_split_state, "value", None)
+    _split_state.value = {"kv": kv, "calls": {}}
+    try:
+        model.set_attn_implementation(_SPLIT_ATTN)
+        yield _split_state.value
+    finally:
+        model.set_attn_implementation(impl)
+        _split_state.value = prev
+
 @contextmanager
 def _differentiable_attention(model):
     "Attention that forward- and reverse-mode AD can batch: PyTorch's math SDPA kernel (everything restored on exit)."
@@ -93,7 +165,7 @@ class _Linearization:
     "o(s) for one group of prompts: object states `[B,d]` as a function of subject states `[B,d]`, all else fixed."
 
     def __init__(self, model, tok, items, idx, ls: int, lo: int, prefix_cache: bool = True,
-                 padding_side: str = "right", template: Optional[str] = None):
+                 padding_side: str = "right", template: Optional[str] = None, split: bool = True):
         if padding_side not in ("left", "right"):
             raise ValueError(f"padding_side must be 'left' or 'right', not {padding_side!r}")
         self.model, self.ls, self.lo, self.template, self.idx = model, ls, lo, template, list(idx)
@@ -120,6 +192,9 @@ class _Linearization:
             cache = DynamicCache(config=model.config)
             with torch.no_grad(): self._run({k: v[:, :P] for k, v in inputs.items()}, cache=cache)
             self.kv = [(layer.keys, layer.values) for layer in cache.layers[:lo + 1]]
+            pad = (inputs["attention_mask"][:, :P] == 0)[:, None, None, :]
+            self.split_kv = {i: (k, v, pad) for i, (k, v) in enumerate(self.kv)}
+            self.split_inputs = {k: v[:, P:] for k, v in inputs.items()}
             inputs = {k: (v if k == "attention_mask" else v[:, P:]) for k, v in inputs.items()}
         self.inputs, dev = inputs, inputs["input_ids"].device
         self.rows = torch.arange(B, device=dev)
@@ -128,7 +203,25 @@ class _Linearization:
         for b, (_, oc) in enumerate(cols):
             for j in oc: A[b, j - P] += 1.0 / len(oc)
         self.A, self.tokens, self._grad = A.to(dev), inputs["input_ids"].numel(), False
+        self.split = False
         self.s0, self.o0 = self._forward(None)  # the actual subject and object states
+        if split and self.kv is not None and len({it.suffix for it in its}) == 1: self.split = self._check_split()
+
+    def _check_split(self) -> bool:
+        "Use the split-prefix attention only if it runs in every block and reproduces `o` here (else: why not)."
+        self.split = True
+        try:
+            o, calls = self._forward(self.s0), self._calls
+            if sorted(calls) != list(range(self.lo + 1)) or set(calls.values()) != {1}:
+                raise _Unsupported(f"attention calls per layer {calls}")
+            tol = max(1e-5, 10 * torch.finfo(o.dtype).eps)
+            if not torch.isfinite(o).all() or (o - self.o0).norm() > tol * self.o0.norm():
+                raise _Unsupported(f"o differs by {((o - self.o0).norm() / self.o0.norm()).item():.1e}")
+        except _Unsupported as e:
+            self.split_reason = str(e)
+            return False
+        finally: self.split = False
+        return True
 
     def _run(self, inputs, cache=None, hooks=None):
         def stop(h, l): raise StopForward
@@ -145,11 +238,16 @@ class _Linearization:
             if self._grad: torch.set_grad_enabled(True)  # record only blocks after l_s; no_grad's exit restores the mode
             return h.index_put((self.rows, self.scols), s.to(h.dtype))
         def get(h, l): box["o"] = torch.einsum("bt,btd->bd", self.A.to(h.dtype), h)
-        cache = None
-        if self.kv is not None:
-            from transformers import DynamicCache
-            cache = DynamicCache(ddp_cache_data=self.kv, config=self.model.config)  # fresh every call, never reused
-        with torch.no_grad(): self._run(self.inputs, cache=cache, hooks={self.ls: put, self.lo: get})
+        hooks = {self.ls: put, self.lo: get}
+        if self.split:  # the suffix alone, no cache: the prefix keys/values enter through the attention function
+            with _split_attention(self.model, self.split_kv) as st, torch.no_grad(): self._run(self.split_inputs, hooks=hooks)
+            self._calls = st["calls"]
+        else:
+            cache = None
+            if self.kv is not None:
+                from transformers import DynamicCache
+                cache = DynamicCache(ddp_cache_data=self.kv, config=self.model.config)  # fresh every call, never reused
+            with torch.no_grad(): self._run(self.inputs, cache=cache, hooks=hooks)
         return (box["s"], box["o"].detach()) if s is None else box["o"]
 
     def __call__(self, s: torch.Tensor) -> torch.Tensor: return self._forward(s)
@@ -172,9 +270,14 @@ class _Linearization:
 def _auto_chunk(model, tokens: int, device, d: int) -> int:
     cfg = text_config(model)
     inter = getattr(cfg, "intermediate_size", None) or getattr(cfg, "n_inner", None) or getattr(cfg, "ffn_dim", None) or 4 * d
-    per_row = tokens * (inter + 4 * d) * next(model.parameters()).element_size() * 6
-    budget = int(torch.cuda.mem_get_info(device)[0] * 0.25) if device.type == "cuda" else 1 << 30
-    return int(max(1, min(d, budget // max(per_row, 1))))
+    elt = next(model.parameters()).element_size()
+    if device.type == "cuda":  # as many vectors as a quarter of the free memory holds
+        per_row = tokens * (inter + 4 * d) * elt * 6
+        R = int(torch.cuda.mem_get_info(device)[0] * 0.25) // max(per_row, 1)
+    else:  # ~700 rows (vectors x tokens) per matmul, no intermediate above 8 MiB (measured: bigger chunks are slower)
+        R = min(max(1, 704 // tokens), max(1, (8 << 20) // (tokens * inter * elt)))
+    R = int(max(1, min(d, R)))
+    return -(-d // -(-d // R))  # equal chunks: ceil(d / number of chunks)
 
 def _setup(model, tok, prompts, subject_layer, object_layer, object_aggregation, template):
     ls, lo = resolve_layer(model, subject_layer, template), resolve_layer(model, object_layer, template)
