@@ -49,7 +49,7 @@ STATIC = BUILD / "static"
 NPM_CACHE = BUILD / "npm"
 SITE = BUILD / "html"
 STAMP = SITE / ".lrc_nb-build.json"
-BUILDER_VERSION = "2"  # bump to invalidate every cache after changing how notebooks are executed
+BUILDER_VERSION = "3"  # bump to invalidate every cache after changing how notebooks are executed
 
 # Pinned npm packages (version, sha512 integrity as the registry reports it).
 NPM = {
@@ -231,7 +231,10 @@ def execute_one(nb_path: Path, dest: Path, skip_flags: set[str]):
 def execute(nb_path: Path, dest: Path, skip_flags: set[str]) -> float | None:
     "Run execute_one in a fresh process; its time, or None when a cell failed (the traceback is printed)."
     t0 = time.time()
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
+               # no tqdm bars in the site: a static page cannot animate them, and their saved widget views call
+               # MathJax 2's `MathJax.Hub.Queue`, which the bundled MathJax 3 lacks (a page error in the browser)
+               TQDM_DISABLE="1")
     r = subprocess.run([sys.executable, __file__, "--execute-one", str(nb_path), str(dest), "--skip-flags", " ".join(sorted(skip_flags))],
                        cwd=ROOT, env=env)  # this checkout's lrc_nb, whatever an editable install points at
     return None if r.returncode else time.time() - t0
