@@ -232,9 +232,7 @@ def execute(nb_path: Path, dest: Path, skip_flags: set[str]) -> float | None:
     "Run execute_one in a fresh process; its time, or None when a cell failed (the traceback is printed)."
     t0 = time.time()
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
-               # no tqdm bars in the site: a static page cannot animate them, and their saved widget views call
-               # MathJax 2's `MathJax.Hub.Queue`, which the bundled MathJax 3 lacks (a page error in the browser)
-               TQDM_DISABLE="1")
+               TQDM_DISABLE="1")  # no tqdm bars in the site: a static page cannot animate them
     r = subprocess.run([sys.executable, __file__, "--execute-one", str(nb_path), str(dest), "--skip-flags", " ".join(sorted(skip_flags))],
                        cwd=ROOT, env=env)  # this checkout's lrc_nb, whatever an editable install points at
     return None if r.returncode else time.time() - t0
