@@ -405,6 +405,13 @@ def _row(rd: RelationData, method: str, **kw) -> dict:
                 n_test=len(rd.test_prompts), n_edits=0, seconds=0.0, n_concepts=0, n_correct=0, n_success=0,
                 **rd.counts, prep_seconds=rd.seconds) | kw
 
+def _resolved(model, subject_layer=None, object_layer=None, rank=None) -> tuple:
+    "`(l_s, l_o, rank, defaults)`: the given settings, or the model's defaults (`model_defaults`) where `None`."
+    d = model_defaults(model)
+    ls = resolve_layer(model, d.subject_layer if subject_layer is None else subject_layer)
+    lo = resolve_layer(model, d.object_layer if object_layer is None else object_layer)
+    return ls, lo, d.rank if rank is None else int(rank), d
+
 def _seeds(seeds) -> list:
     if isinstance(seeds, int) and not isinstance(seeds, bool):
         if seeds < 1: raise ValueError(f"seeds must be >= 1, got {seeds}")
@@ -449,10 +456,7 @@ def evaluate(model="smollm2",  # a model, or a name / path for `load_model`
     if max_samples is not None:  # the same subsample for every seed: drawn round-robin over objects, fixed seed
         rels = [data.subsample_relation(r, max_samples, seed="max_samples") if len(r.samples) > max_samples else r
                 for r in rels]
-    dflt = model_defaults(model)
-    ls = resolve_layer(model, dflt.subject_layer if subject_layer is None else subject_layer)
-    lo = resolve_layer(model, dflt.object_layer if object_layer is None else object_layer)
-    rank = dflt.rank if rank is None else int(rank)
+    ls, lo, rank, dflt = _resolved(model, subject_layer, object_layer, rank)
     beta = dflt.beta if beta is None else float(beta)
     settings = dict(subject_layer=ls, object_layer=lo, rank=rank, beta=beta, n_lre_prompts=n_lre_prompts,
                     seeds=seeds, methods=methods, test_prompts=test_prompts, holdout=holdout,
@@ -497,10 +501,8 @@ def train_concepts(model, tok, relations=None, method: str = "lrc", subject_laye
                    model_name: Optional[str] = None, **lre_kw) -> ConceptBank:
     "One method's concepts for every relation, trained on all of its valid prompts, as a `ConceptBank`."
     if method not in METHODS: raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
-    rels, dflt = _as_relations(relations), model_defaults(model)
-    ls = resolve_layer(model, dflt.subject_layer if subject_layer is None else subject_layer)
-    lo = resolve_layer(model, dflt.object_layer if object_layer is None else object_layer)
-    rank = dflt.rank if rank is None else int(rank)
+    rels = _as_relations(relations)
+    ls, lo, rank, _ = _resolved(model, subject_layer, object_layer, rank)
     out, skipped = [], []
     validity = data.ValidityFilter(model, tok, batch_size=max(batch_size, 32), progress=progress) if require_valid else None
     for rel in tqdm(rels, desc=f"train {method}", disable=not progress):
@@ -525,12 +527,10 @@ def sweep(model, tok, relations, param: str, values: Sequence, methods: Sequence
           seeds=1, holdout: str = "validation", progress: bool = True, **kw) -> pd.DataFrame:
     "`evaluate` on validation splits of the training subjects for each value of `param`; one tidy table with a `param` column."
     if param not in SWEEPABLE: raise ValueError(f"can sweep {SWEEPABLE}, not {param!r}")
-    dflt = model_defaults(model)
     tables = []
     for v in tqdm(list(values), desc=f"sweep {param}", disable=not progress):
         args = dict(kw, **{param: v})
-        ls = resolve_layer(model, args.get("subject_layer") if args.get("subject_layer") is not None else dflt.subject_layer)
-        lo = resolve_layer(model, args.get("object_layer") if args.get("object_layer") is not None else dflt.object_layer)
+        ls, lo, _, _ = _resolved(model, args.get("subject_layer"), args.get("object_layer"))
         if ls >= lo and "lrc" in methods:
             warnings.warn(f"sweep: skipping {param}={v} (subject layer {ls} not below object layer {lo})"); continue
         res = evaluate(model, tok, relations, methods=methods, seeds=seeds, holdout=holdout, progress=False,
