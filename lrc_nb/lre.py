@@ -161,6 +161,37 @@ def _differentiable_attention(model):
     finally:
         if switch: model.set_attn_implementation(impl)
 
+@contextmanager
+def _tangents_in_model_dtype(model):
+    """Forward mode on a float16/bfloat16 model: layer norms in float32, and every linear layer's input tangent in its dtype.
+
+    Two JVP rules misbehave in half precision. The layer norm's JVP scales by the cube of its inverse standard
+    deviation: on the CPU, in float16, that overflows (inf, then NaN) as soon as the inverse std exceeds ~40; on
+    CUDA the statistics are float32 and the JVP returns a float32 tangent for a float16 state, which the next
+    float16 matmul refuses ("expected mat1 and mat2 to have the same dtype"). So while this is active each
+    `nn.LayerNorm` is recomputed in float32 and rounded to the model's dtype (its reverse mode, used for the exact
+    `W`, has neither problem), and each linear layer gets `x.float().to(dtype)`: the primal unchanged (float16 ->
+    float32 -> float16 is exact), the tangent rounded to the layer's dtype. All hooks are removed on exit."""
+    import torch.nn.functional as F
+    dt = next(model.parameters()).dtype
+    if dt not in (torch.float16, torch.bfloat16):
+        yield
+        return
+    def cast(mod, args):
+        return tuple(a.float().to(dt) if torch.is_tensor(a) and a.dtype == dt else a for a in args)
+    def norm32(mod, args, out):
+        w = None if mod.weight is None else mod.weight.float()
+        b = None if mod.bias is None else mod.bias.float()
+        return F.layer_norm(args[0].float(), mod.normalized_shape, w, b, mod.eps).to(out.dtype)
+    handles = []
+    try:
+        for m in model.modules():
+            if isinstance(m, torch.nn.Linear) or type(m).__name__ == "Conv1D": handles.append(m.register_forward_pre_hook(cast))
+            elif isinstance(m, torch.nn.LayerNorm): handles.append(m.register_forward_hook(norm32))
+        yield
+    finally:
+        for h in handles: h.remove()
+
 class _Linearization:
     "o(s) for one group of prompts: object states `[B,d]` as a function of subject states `[B,d]`, all else fixed."
 
@@ -263,7 +294,7 @@ class _Linearization:
 
     def jvp(self, t: torch.Tensor) -> torch.Tensor:
         "Forward mode: `t [m,B,d] -> [m,B,d]`, `J_b t[j,b]` for every vector j and prompt b."
-        with torch.no_grad():
+        with torch.no_grad(), _tangents_in_model_dtype(self.model):
             return torch.func.vmap(lambda x: torch.func.jvp(self, (self.s0,), (x,))[1])(t.to(self.s0.dtype))
 
 # %% ../nbs/03_lre.ipynb #32729600
