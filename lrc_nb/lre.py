@@ -14,7 +14,7 @@ from typing import NamedTuple, Optional, Sequence
 import torch
 from tqdm.auto import tqdm
 
-from .models import resolve_layer, hidden_size, text_config
+from .models import resolve_layer, hidden_size, text_config, decoder_blocks
 from .extraction import (Batch, tokenize, pad_token_id, subject_token_index, answer_token_positions,
                                block_hooks, StopForward, extract_subject_states, extract_object_states)
 
@@ -196,7 +196,7 @@ class _Linearization:
     "o(s) for one group of prompts: object states `[B,d]` as a function of subject states `[B,d]`, all else fixed."
 
     def __init__(self, model, tok, items, idx, ls: int, lo: int, prefix_cache: bool = True,
-                 padding_side: str = "right", template: Optional[str] = None, split: bool = True):
+                 padding_side: str = "right", template: Optional[str] = None, split: bool = True, trim: bool = True):
         if padding_side not in ("left", "right"):
             raise ValueError(f"padding_side must be 'left' or 'right', not {padding_side!r}")
         self.model, self.ls, self.lo, self.template, self.idx = model, ls, lo, template, list(idx)
@@ -234,9 +234,10 @@ class _Linearization:
         for b, (_, oc) in enumerate(cols):
             for j in oc: A[b, j - P] += 1.0 / len(oc)
         self.A, self.tokens, self._grad = A.to(dev), inputs["input_ids"].numel(), False
-        self.split = False
+        self.split, self.trim = False, None
         self.s0, self.o0 = self._forward(None)  # the actual subject and object states
         if split and self.kv is not None and len({it.suffix for it in its}) == 1: self.split = self._check_split()
+        if trim: self.trim = self._check_trim()
 
     def _check_split(self) -> bool:
         "Use the split-prefix attention only if it runs in every block and reproduces `o` here (else: why not)."
@@ -245,14 +246,52 @@ class _Linearization:
             o, calls = self._forward(self.s0), self._calls
             if sorted(calls) != list(range(self.lo + 1)) or set(calls.values()) != {1}:
                 raise _Unsupported(f"attention calls per layer {calls}")
-            tol = max(1e-5, 10 * torch.finfo(o.dtype).eps)
-            if not torch.isfinite(o).all() or (o - self.o0).norm() > tol * self.o0.norm():
-                raise _Unsupported(f"o differs by {((o - self.o0).norm() / self.o0.norm()).item():.1e}")
+            self._same_o(o, "split-prefix attention")
         except _Unsupported as e:
             self.split_reason = str(e)
             return False
         finally: self.split = False
         return True
+
+    def _same_o(self, o, what: str):
+        tol = max(1e-5, 10 * torch.finfo(o.dtype).eps)
+        if not torch.isfinite(o).all() or (o - self.o0).norm() > tol * self.o0.norm():
+            raise _Unsupported(f"{what}: o differs by {((o - self.o0).norm() / self.o0.norm()).item():.1e}")
+
+    def _check_trim(self):
+        "Block `l_o`'s MLP on the answer positions only (the other positions of block `l_o` never reach `o`), if that reproduces `o`."
+        try:
+            mlp = getattr(decoder_blocks(self.model, self.template)[self.lo], "mlp", None)
+            if not isinstance(mlp, torch.nn.Module): raise _Unsupported("block l_o has no `mlp` module")
+            cols = self.A.abs().sum(0).nonzero().flatten()
+            if len(cols) == self.A.shape[1]: raise _Unsupported("every position is an answer position")
+            sel = torch.zeros(self.A.shape[1], len(cols), device=cols.device)
+            sel[cols, torch.arange(len(cols), device=cols.device)] = 1  # [T, n]: answer column j -> position cols[j]
+            self.trim = (mlp, cols, sel)
+            self._same_o(self._forward(self.s0), "MLP on the answer positions only")
+            return self.trim
+        except _Unsupported as e:
+            self.trim_reason = str(e)
+            return None
+
+    @contextmanager
+    def _trimmed(self):
+        "While active: block `l_o`'s MLP sees only the answer positions; its output elsewhere is zero (never read)."
+        if self.trim is None:
+            yield
+            return
+        mlp, cols, sel = self.trim
+        def gather(mod, args):
+            if not args or not torch.is_tensor(args[0]) or args[0].dim() != 3: raise _Unsupported("unexpected MLP input")
+            return (args[0].index_select(1, cols), *args[1:])
+        def scatter(mod, args, out):
+            y = out[0] if isinstance(out, tuple) else out
+            y = torch.einsum("tn,bnd->btd", sel.to(y.dtype), y)
+            return (y, *out[1:]) if isinstance(out, tuple) else y
+        hs = [mlp.register_forward_pre_hook(gather), mlp.register_forward_hook(scatter)]
+        try: yield
+        finally:
+            for h in hs: h.remove()
 
     def _run(self, inputs, cache=None, hooks=None):
         def stop(h, l): raise StopForward
@@ -270,6 +309,9 @@ class _Linearization:
             return h.index_put((self.rows, self.scols), s.to(h.dtype))
         def get(h, l): box["o"] = torch.einsum("bt,btd->bd", self.A.to(h.dtype), h)
         hooks = {self.ls: put, self.lo: get}
+        with self._trimmed(): return self._forward_with(s, hooks, box)
+
+    def _forward_with(self, s, hooks, box):
         if self.split:  # the suffix alone, no cache: the prefix keys/values enter through the attention function
             with _split_attention(self.model, self.split_kv) as st, torch.no_grad(): self._run(self.split_inputs, hooks=hooks)
             self._calls = st["calls"]
