@@ -29,6 +29,12 @@ def _add_relations(p):
     p.add_argument("--relations", default=None, metavar="DIR",
                    help="folder of relation JSON files (searched recursively); default: the package's own data")
 
+def _add_lre(g):
+    g.add_argument("--lre", choices=("exact", "fast"), default="exact",
+                   help="how LRCs get their LRE: exact (mean Jacobian, then SVD; default) or fast (randomized low rank "
+                        "from JVPs/VJPs; same accuracy within noise on SmolLM2, faster only for large models)")
+    g.add_argument("--power-iters", type=int, default=None, help="power iterations of --lre fast (default 1)")
+
 def _add_settings(p, seeds_default: int = 5, lre_prompts_default: int = 20):
     g = p.add_argument_group("protocol settings (defaults per model: see `lrc_nb info`)")
     g.add_argument("--subject-layer", type=int, default=None, help="block whose output holds the concepts (l_s)")
@@ -43,6 +49,7 @@ def _add_settings(p, seeds_default: int = 5, lre_prompts_default: int = 20):
     g.add_argument("--max-relations", type=int, default=None, help="use only the first N relations (quick runs)")
     g.add_argument("--max-samples", type=int, default=None,
                    help="cap each relation at N samples, drawn evenly over objects (quick runs; not the paper's protocol)")
+    _add_lre(g)
 
 def build_parser() -> argparse.ArgumentParser:
     "The `lrc_nb` argument parser (subcommands demo, eval, train, info)."
@@ -83,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--n-lre-prompts", type=int, default=20)
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--max-relations", type=int, default=None)
+    _add_lre(g)
     t.add_argument("--out", required=True, help="folder for the concept bank")
 
     i = sub.add_parser("info", help="model facts, defaults, relation data, and what the model answers for a dozen facts")
@@ -169,10 +177,17 @@ def cmd_info(args) -> int:
     return 0
 
 # %% ../nbs/10_cli.ipynb #9ec136d7
+def _lre_kw(args) -> dict:
+    "`--lre` / `--power-iters` as keyword arguments for `train_relation_concepts` (none for the exact default)."
+    if args.lre == "exact":
+        if args.power_iters is not None: raise ValueError("--power-iters needs --lre fast")
+        return {}
+    return {"lre_method": "fast", **({} if args.power_iters is None else {"power_iters": args.power_iters})}
+
 def _settings(args) -> dict:
     return dict(subject_layer=args.subject_layer, object_layer=args.object_layer, rank=args.rank, beta=args.beta,
                 n_lre_prompts=args.n_lre_prompts, seeds=args.seeds, test_prompts=args.test_prompts,
-                max_samples=args.max_samples)
+                max_samples=args.max_samples, **_lre_kw(args))
 
 def cmd_eval(args) -> int:
     from lrc_nb.evaluation import evaluate, plot_relations, save_figure
@@ -197,7 +212,7 @@ def cmd_train(args) -> int:
     rels = _relations(args)
     bank = train_concepts(model, tok, rels, method=args.method, subject_layer=args.subject_layer,
                           object_layer=args.object_layer, rank=args.rank, n_lre_prompts=args.n_lre_prompts,
-                          seed=args.seed, model_name=str(args.model))
+                          seed=args.seed, model_name=str(args.model), **_lre_kw(args))
     path = bank.save(args.out)
     print(f"{len(bank)} concepts for {len(bank.relations)} relations -> {path}")
     return 0

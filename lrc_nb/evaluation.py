@@ -376,7 +376,9 @@ def prepare_relation(model, tok, relation, seed: int, subject_layer: int,
 # %% ../nbs/08_evaluation.ipynb #5889e958
 def method_concepts(method: str, model, tok, rd: RelationData, object_layer: int, rank: int,
                     n_lre_prompts: int = 20, **lre_kw) -> list:
-    "Concepts of `method` for one prepared relation (see the list above)."
+    "Concepts of `method` for one prepared relation (see the list above); `lre_method='fast'` (and `power_iters`, ...) picks the LRE estimator."
+    if "method" in lre_kw: raise TypeError("pass the LRE estimator as lre_method='exact'|'fast' (method names the concept method)")
+    if "lre_method" in lre_kw: lre_kw = {**{k: v for k, v in lre_kw.items() if k != "lre_method"}, "method": lre_kw["lre_method"]}
     objs, rel, ls = [_obj(p) for p in rd.train_prompts], rd.name, rd.subject_layer
     if method == "svm": return baselines.svm_concepts(rd.train_states, objs, rel, ls, seed=rd.seed)
     if method == "logistic": return baselines.logistic_concepts(rd.train_states, objs, rel, ls, seed=rd.seed)
@@ -441,7 +443,7 @@ def evaluate(model="smollm2",  # a model, or a name / path for `load_model`
              progress: bool = True,
              keep_banks: bool = True,  # keep each method's concepts of the first seed in `EvalResult.banks`
              model_name: Optional[str] = None,
-             **lre_kw) -> EvalResult:  # passed to `train_relation_concepts` (e.g. method='fast')
+             **lre_kw) -> EvalResult:  # LRE options for `train_relation_concepts`: lre_method='fast', power_iters, ...
     "The paper's protocol: per relation × method × seed, classification accuracy and causality (see above)."
     if isinstance(model, (str, Path)):
         model_name = model_name or str(model)
