@@ -377,8 +377,8 @@ def prepare_relation(model, tok, relation, seed: int, subject_layer: int,
 def method_concepts(method: str, model, tok, rd: RelationData, object_layer: int, rank: int,
                     n_lre_prompts: int = 20, **lre_kw) -> list:
     "Concepts of `method` for one prepared relation (see the list above); `lre_method='fast'` (and `power_iters`, ...) picks the LRE estimator."
-    if "method" in lre_kw: raise TypeError("pass the LRE estimator as lre_method='exact'|'fast' (method names the concept method)")
-    if "lre_method" in lre_kw: lre_kw = {**{k: v for k, v in lre_kw.items() if k != "lre_method"}, "method": lre_kw["lre_method"]}
+    if "lre_method" in lre_kw:  # train_relation_concepts calls the LRE estimator `method`
+        lre_kw = dict(lre_kw); lre_kw["method"] = lre_kw.pop("lre_method")
     objs, rel, ls = [_obj(p) for p in rd.train_prompts], rd.name, rd.subject_layer
     if method == "svm": return baselines.svm_concepts(rd.train_states, objs, rel, ls, seed=rd.seed)
     if method == "logistic": return baselines.logistic_concepts(rd.train_states, objs, rel, ls, seed=rd.seed)

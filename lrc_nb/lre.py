@@ -309,18 +309,16 @@ class _Linearization:
             return h.index_put((self.rows, self.scols), s.to(h.dtype))
         def get(h, l): box["o"] = torch.einsum("bt,btd->bd", self.A.to(h.dtype), h)
         hooks = {self.ls: put, self.lo: get}
-        with self._trimmed(): return self._forward_with(s, hooks, box)
-
-    def _forward_with(self, s, hooks, box):
         if self.split:  # the suffix alone, no cache: the prefix keys/values enter through the attention function
-            with _split_attention(self.model, self.split_kv) as st, torch.no_grad(): self._run(self.split_inputs, hooks=hooks)
+            with _split_attention(self.model, self.split_kv) as st, self._trimmed(), torch.no_grad():
+                self._run(self.split_inputs, hooks=hooks)
             self._calls = st["calls"]
         else:
             cache = None
             if self.kv is not None:
                 from transformers import DynamicCache
                 cache = DynamicCache(ddp_cache_data=self.kv, config=self.model.config)  # fresh every call, never reused
-            with torch.no_grad(): self._run(self.inputs, cache=cache, hooks=hooks)
+            with self._trimmed(), torch.no_grad(): self._run(self.inputs, cache=cache, hooks=hooks)
         return (box["s"], box["o"].detach()) if s is None else box["o"]
 
     def __call__(self, s: torch.Tensor) -> torch.Tensor: return self._forward(s)
