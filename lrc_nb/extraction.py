@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from .models import decoder_blocks, resolve_layer
 
 # %% auto #0
-__all__ = ['HookFn', 'StopForward', 'block_hooks', 'Batch', 'pad_token_id', 'tokenize', 'subject_token_index',
+__all__ = ['HookFn', 'StopForward', 'module_hooks', 'block_hooks', 'Batch', 'pad_token_id', 'tokenize', 'subject_token_index',
            'find_subject_tokens', 'AnswerPositions', 'prompt_with_answer', 'answer_token_positions', 'run_model',
            'extract_states', 'extract_subject_states', 'extract_object_states']
 
@@ -27,12 +27,23 @@ class StopForward(Exception):
 HookFn = Callable[[torch.Tensor, int], Optional[torch.Tensor]]
 
 @contextmanager
+def module_hooks(pre: Sequence = (),  # (module, fn(module, args) -> new args or None) pairs: forward pre-hooks
+                 post: Sequence = ()):  # (module, fn(module, args, output) -> new output or None) pairs: forward hooks
+    "Register forward (pre-)hooks on any modules for the duration of a `with` block; always removed, also when registering fails."
+    handles = []
+    try:
+        for m, fn in pre: handles.append(m.register_forward_pre_hook(fn))
+        for m, fn in post: handles.append(m.register_forward_hook(fn))
+        yield
+    finally:
+        for h in handles: h.remove()
+
+@contextmanager
 def block_hooks(model,
                 hooks: Mapping[int, Union[HookFn, Sequence[HookFn]]],  # layer -> fn(hidden, layer) or a list of them
                 template: Optional[str] = None):  # block path override, see `decoder_blocks`
     "Register forward hooks on decoder blocks for the duration of a `with` block; always removed."
     blocks = decoder_blocks(model, template)
-    handles = []
     def make(fns, layer):
         def hook(module, args, output):
             hidden = output[0] if isinstance(output, tuple) else output
@@ -43,14 +54,11 @@ def block_hooks(model,
             if not changed: return None
             return (hidden, *output[1:]) if isinstance(output, tuple) else hidden
         return hook
-    try:
-        for layer, fns in hooks.items():
-            i = resolve_layer(model, layer, template)
-            fns = list(fns) if isinstance(fns, (list, tuple)) else [fns]
-            handles.append(blocks[i].register_forward_hook(make(fns, i)))
-        yield
-    finally:
-        for h in handles: h.remove()
+    post = []
+    for layer, fns in hooks.items():
+        i = resolve_layer(model, layer, template)
+        post.append((blocks[i], make(list(fns) if isinstance(fns, (list, tuple)) else [fns], i)))
+    with module_hooks(post=post): yield
 
 # %% ../nbs/01_extraction.ipynb #737e8dfe
 @dataclass

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from .models import resolve_layer, hidden_size, text_config, decoder_blocks
 from .extraction import (Batch, tokenize, pad_token_id, subject_token_index, answer_token_positions,
-                               block_hooks, StopForward, extract_subject_states, extract_object_states)
+                               block_hooks, module_hooks, StopForward, extract_subject_states, extract_object_states)
 
 # %% auto #0
 __all__ = ['TokenizedPrompt', 'Jacobians', 'prompt_jacobians', 'Lre', 'InvertedLre', 'train_lre', 'train_lre_fast',
@@ -94,9 +94,6 @@ class _ConstMatmul(torch.autograd.Function):
     def backward(ctx, g): return _ConstMatmul.apply(g, ctx.c.transpose(-1, -2)), None
 
     @staticmethod
-    def jvp(ctx, ta, tc): return _ConstMatmul.apply(ta, ctx.c)
-
-    @staticmethod
     def vmap(info, in_dims, a, c):
         da, dc = in_dims
         if dc is not None or da is None:  # a batched c (never here): plain broadcasting matmul
@@ -161,37 +158,6 @@ def _differentiable_attention(model):
     finally:
         if switch: model.set_attn_implementation(impl)
 
-@contextmanager
-def _tangents_in_model_dtype(model):
-    """Forward mode on a float16/bfloat16 model: layer norms in float32, and every linear layer's input tangent in its dtype.
-
-    Two JVP rules misbehave in half precision. The layer norm's JVP scales by the cube of its inverse standard
-    deviation: on the CPU, in float16, that overflows (inf, then NaN) as soon as the inverse std exceeds ~40; on
-    CUDA the statistics are float32 and the JVP returns a float32 tangent for a float16 state, which the next
-    float16 matmul refuses ("expected mat1 and mat2 to have the same dtype"). So while this is active each
-    `nn.LayerNorm` is recomputed in float32 and rounded to the model's dtype (its reverse mode, used for the exact
-    `W`, has neither problem), and each linear layer gets `x.float().to(dtype)`: the primal unchanged (float16 ->
-    float32 -> float16 is exact), the tangent rounded to the layer's dtype. All hooks are removed on exit."""
-    import torch.nn.functional as F
-    dt = next(model.parameters()).dtype
-    if dt not in (torch.float16, torch.bfloat16):
-        yield
-        return
-    def cast(mod, args):
-        return tuple(a.float().to(dt) if torch.is_tensor(a) and a.dtype == dt else a for a in args)
-    def norm32(mod, args, out):
-        w = None if mod.weight is None else mod.weight.float()
-        b = None if mod.bias is None else mod.bias.float()
-        return F.layer_norm(args[0].float(), mod.normalized_shape, w, b, mod.eps).to(out.dtype)
-    handles = []
-    try:
-        for m in model.modules():
-            if isinstance(m, torch.nn.Linear) or type(m).__name__ == "Conv1D": handles.append(m.register_forward_pre_hook(cast))
-            elif isinstance(m, torch.nn.LayerNorm): handles.append(m.register_forward_hook(norm32))
-        yield
-    finally:
-        for h in handles: h.remove()
-
 class _Linearization:
     "o(s) for one group of prompts: object states `[B,d]` as a function of subject states `[B,d]`, all else fixed."
 
@@ -234,7 +200,7 @@ class _Linearization:
         for b, (_, oc) in enumerate(cols):
             for j in oc: A[b, j - P] += 1.0 / len(oc)
         self.A, self.tokens, self._grad = A.to(dev), inputs["input_ids"].numel(), False
-        self.split, self.trim = False, None
+        self.split, self.trim, self._vjp, self._transposed = False, None, None, None
         self.s0, self.o0 = self._forward(None)  # the actual subject and object states
         if split and self.kv is not None and len({it.suffix for it in its}) == 1: self.split = self._check_split()
         if trim: self.trim = self._check_trim()
@@ -288,10 +254,7 @@ class _Linearization:
             y = out[0] if isinstance(out, tuple) else out
             y = torch.einsum("tn,bnd->btd", sel.to(y.dtype), y)
             return (y, *out[1:]) if isinstance(out, tuple) else y
-        hs = [mlp.register_forward_pre_hook(gather), mlp.register_forward_hook(scatter)]
-        try: yield
-        finally:
-            for h in hs: h.remove()
+        with module_hooks(pre=[(mlp, gather)], post=[(mlp, scatter)]): yield
 
     def _run(self, inputs, cache=None, hooks=None):
         def stop(h, l): raise StopForward
@@ -323,19 +286,27 @@ class _Linearization:
 
     def __call__(self, s: torch.Tensor) -> torch.Tensor: return self._forward(s)
 
+    def _vjp_fn(self):
+        "`(o, vjp_fn)` of `torch.func.vjp` at the actual subject states, built once."
+        if self._vjp is None:
+            self._grad = True
+            try: self._vjp = torch.func.vjp(self, self.s0)
+            finally: self._grad = False
+        return self._vjp
+
     def vjp(self):
         "Reverse mode: `(o, fn)`; `fn(u [m,B,d]) -> [m,B,d]` gives `u[j,b]ᵀ J_b` for every vector j and prompt b."
-        self._grad = True
-        try: o, vjp_fn = torch.func.vjp(self, self.s0)
-        finally: self._grad = False
+        o, vjp_fn = self._vjp_fn()
         def fn(u):
             with torch.no_grad(): return torch.func.vmap(vjp_fn)(u.to(o.dtype))[0]  # no graph of the backward itself
         return o, fn
 
     def jvp(self, t: torch.Tensor) -> torch.Tensor:
-        "Forward mode: `t [m,B,d] -> [m,B,d]`, `J_b t[j,b]` for every vector j and prompt b."
-        with torch.no_grad(), _tangents_in_model_dtype(self.model):
-            return torch.func.vmap(lambda x: torch.func.jvp(self, (self.s0,), (x,))[1])(t.to(self.s0.dtype))
+        "`t [m,B,d] -> [m,B,d]`, `J_b t[j,b]` for every vector j and prompt b: the transpose of the (linear) VJP map."
+        o, vjp_fn = self._vjp_fn()
+        if self._transposed is None:  # u -> uᵀJ is linear in u; its VJP at any u (0 here) is t -> J t
+            self._transposed = torch.func.vjp(lambda u: vjp_fn(u)[0], torch.zeros_like(o))[1]
+        with torch.no_grad(): return torch.func.vmap(lambda x: self._transposed(x)[0])(t.to(self.s0.dtype))
 
 # %% ../nbs/03_lre.ipynb #32729600
 def _auto_chunk(model, tokens: int, device, d: int) -> int:
