@@ -183,35 +183,75 @@ class _Linearization:
         batch = Batch(torch.tensor([r[0] for r in rows]), torch.tensor([r[1] for r in rows]), [None] * B, [0] * B,
                       [len(it.ids) for it in its])
         inputs = batch.model_inputs(model)  # position ids from the mask
-        self.kv = None
+        dev, T = inputs["input_ids"].device, inputs["input_ids"].shape[1]
+        self.rows, scols = torch.arange(B, device=dev), torch.tensor([c for c, _ in cols], device=dev)
+        A = torch.zeros(B, T, dtype=torch.float64)
+        for b, (_, oc) in enumerate(cols):
+            for j in oc: A[b, j] += 1.0 / len(oc)
+        A, self.kv = A.to(dev), None
+        cache = None
         if P > 0:
             from transformers import DynamicCache
             cache = DynamicCache(config=model.config)
-            with torch.no_grad(): self._run({k: v[:, :P] for k, v in inputs.items()}, cache=cache)
-            self.kv = [(layer.keys, layer.values) for layer in cache.layers[:lo + 1]]
+        self.s0, self.o0 = self._read(inputs, scols, A, cache)  # the actual states: one plain forward of the whole prompts
+        if P > 0:
+            layers = cache.layers[:lo + 1]
+            if any(l.keys.shape[-2] != T for l in layers):  # a cache that keeps fewer keys (sliding windows): the prefix alone
+                cache = DynamicCache(config=model.config)
+                with torch.no_grad(): self._run({k: v[:, :P] for k, v in inputs.items()}, cache=cache)
+                layers = cache.layers[:lo + 1]
+            self.kv = [(l.keys[..., :P, :].contiguous(), l.values[..., :P, :].contiguous()) for l in layers]
             pad = (inputs["attention_mask"][:, :P] == 0)[:, None, None, :]
             self.split_kv = {i: (k, v, pad) for i, (k, v) in enumerate(self.kv)}
             self.split_inputs = {k: v[:, P:] for k, v in inputs.items()}
             inputs = {k: (v if k == "attention_mask" else v[:, P:]) for k, v in inputs.items()}
-        self.inputs, dev = inputs, inputs["input_ids"].device
-        self.rows = torch.arange(B, device=dev)
-        self.scols = torch.tensor([c - P for c, _ in cols], device=dev)
-        A = torch.zeros(B, inputs["input_ids"].shape[1], dtype=torch.float64)
-        for b, (_, oc) in enumerate(cols):
-            for j in oc: A[b, j - P] += 1.0 / len(oc)
-        self.A, self.tokens, self._grad = A.to(dev), inputs["input_ids"].numel(), False
-        self.split, self.trim, self._vjp, self._transposed = False, None, None, None
-        self.s0, self.o0 = self._forward(None)  # the actual subject and object states
-        if split and self.kv is not None and len({it.suffix for it in its}) == 1: self.split = self._check_split()
-        if trim: self.trim = self._check_trim()
+        self.inputs, self.scols, self.A = inputs, scols - P, A[:, P:]
+        self.tokens, self._grad, self._vjp, self._transposed = inputs["input_ids"].numel(), False, None, None
+        self.split = bool(split and self.kv is not None and len({it.suffix for it in its}) == 1)
+        self.trim = None
+        if trim:
+            try: self.trim = self._trim_plan()
+            except _Unsupported as e: self.trim_reason = str(e)
+        if self.kv is not None or self.trim is not None:
+            try: self._settle()
+            except _Unsupported as e:  # not even the cached prefix reproduces o: whole prompts, no cache
+                self.__init__(model, tok, items, idx, ls, lo, False, padding_side, template, split, trim)
+                self.cache_reason = str(e)
+
+    def _read(self, inputs, scols, A, cache):
+        "`(s, o)` from one forward pass without gradients (HF's own attention)."
+        box = {}
+        def put(h, l): box["s"] = h[self.rows, scols].detach().clone()
+        def get(h, l): box["o"] = torch.einsum("bt,btd->bd", A.to(h.dtype), h).detach()
+        with torch.no_grad(): self._run(inputs, cache=cache, hooks={self.ls: put, self.lo: get})
+        return box["s"], box["o"]
+
+    def _settle(self):
+        """Keep the split attention and the trimmed MLP only if they reproduce `o` (from the plain forward pass): checked
+        on the forward pass that records the VJP, so it costs nothing; if that fails, each is tried alone (the reason
+        kept), and without either the cached prefix must reproduce `o` (else `_Unsupported`)."""
+        try:
+            o, _ = self._vjp_fn()
+            if self.split: self._check_calls()
+            self._same_o(o, " with ".join(["split-prefix attention" if self.split else "cached prefix" if self.kv is not None
+                                            else "whole prompts"] + ["MLP on the answer positions only"] * (self.trim is not None)))
+            return
+        except _Unsupported: self._vjp = None
+        split, trim, self.split, self.trim = self.split, self.trim, False, None
+        if split: self.split = self._check_split()
+        if trim is not None: self.trim = self._check_trim(trim)
+        if not self.split and self.trim is None and self.kv is not None: self._same_o(self._forward(self.s0), "cached prefix")
+
+    def _check_calls(self):
+        if sorted(self._calls) != list(range(self.lo + 1)) or set(self._calls.values()) != {1}:
+            raise _Unsupported(f"attention calls per layer {self._calls}")
 
     def _check_split(self) -> bool:
         "Use the split-prefix attention only if it runs in every block and reproduces `o` here (else: why not)."
         self.split = True
         try:
-            o, calls = self._forward(self.s0), self._calls
-            if sorted(calls) != list(range(self.lo + 1)) or set(calls.values()) != {1}:
-                raise _Unsupported(f"attention calls per layer {calls}")
+            o = self._forward(self.s0)
+            self._check_calls()
             self._same_o(o, "split-prefix attention")
         except _Unsupported as e:
             self.split_reason = str(e)
@@ -224,21 +264,26 @@ class _Linearization:
         if not torch.isfinite(o).all() or (o - self.o0).norm() > tol * self.o0.norm():
             raise _Unsupported(f"{what}: o differs by {((o - self.o0).norm() / self.o0.norm()).item():.1e}")
 
-    def _check_trim(self):
-        "Block `l_o`'s MLP on the answer positions only (the other positions of block `l_o` never reach `o`), if that reproduces `o`."
+    def _trim_plan(self):
+        "Block `l_o`'s MLP and the answer columns it keeps (the other positions of block `l_o` never reach `o`)."
+        mlp = getattr(decoder_blocks(self.model, self.template)[self.lo], "mlp", None)
+        if not isinstance(mlp, torch.nn.Module): raise _Unsupported("block l_o has no `mlp` module")
+        cols = self.A.abs().sum(0).nonzero().flatten()
+        if len(cols) == self.A.shape[1]: raise _Unsupported("every position is an answer position")
+        sel = torch.zeros(self.A.shape[1], len(cols), device=cols.device)
+        sel[cols, torch.arange(len(cols), device=cols.device)] = 1  # [T, n]: answer column j -> position cols[j]
+        return mlp, cols, sel
+
+    def _check_trim(self, plan):
+        "Run block `l_o`'s MLP on the answer positions only, if that reproduces `o` here (else: why not)."
+        self.trim = plan
         try:
-            mlp = getattr(decoder_blocks(self.model, self.template)[self.lo], "mlp", None)
-            if not isinstance(mlp, torch.nn.Module): raise _Unsupported("block l_o has no `mlp` module")
-            cols = self.A.abs().sum(0).nonzero().flatten()
-            if len(cols) == self.A.shape[1]: raise _Unsupported("every position is an answer position")
-            sel = torch.zeros(self.A.shape[1], len(cols), device=cols.device)
-            sel[cols, torch.arange(len(cols), device=cols.device)] = 1  # [T, n]: answer column j -> position cols[j]
-            self.trim = (mlp, cols, sel)
             self._same_o(self._forward(self.s0), "MLP on the answer positions only")
-            return self.trim
+            return plan
         except _Unsupported as e:
             self.trim_reason = str(e)
             return None
+        finally: self.trim = None
 
     @contextmanager
     def _trimmed(self):
@@ -267,7 +312,6 @@ class _Linearization:
     def _forward(self, s):
         box = {}
         def put(h, l):
-            if s is None: box["s"] = h[self.rows, self.scols].detach().clone(); return None
             if self._grad: torch.set_grad_enabled(True)  # record only blocks after l_s; no_grad's exit restores the mode
             return h.index_put((self.rows, self.scols), s.to(h.dtype))
         def get(h, l): box["o"] = torch.einsum("bt,btd->bd", self.A.to(h.dtype), h)
@@ -282,7 +326,7 @@ class _Linearization:
                 from transformers import DynamicCache
                 cache = DynamicCache(ddp_cache_data=self.kv, config=self.model.config)  # fresh every call, never reused
             with self._trimmed(), torch.no_grad(): self._run(self.inputs, cache=cache, hooks=hooks)
-        return (box["s"], box["o"].detach()) if s is None else box["o"]
+        return box["o"]
 
     def __call__(self, s: torch.Tensor) -> torch.Tensor: return self._forward(s)
 
