@@ -554,13 +554,14 @@ def train_lre_fast(model, tok, prompts, subject_layer: int, object_layer: int, r
                 bar.update(1)
             return out / n
         Omega = torch.randn(d, l, generator=torch.Generator().manual_seed(seed), dtype=acc)
-        blocks = [_orth(matvec(Omega))]
+        blocks, Z = [_orth(matvec(Omega))], []  # Z[j] = Wᵀ Q_j
         for _ in range(power_iters):
-            Y, K = matvec(rmatvec(blocks[-1])), torch.cat(blocks, 1)
+            Z.append(rmatvec(blocks[-1]))
+            Y, K = matvec(Z[-1]), torch.cat(blocks, 1)
             for _ in range(2): Y = Y - K @ (K.T @ Y)  # keep the new block orthogonal to the earlier ones
             blocks.append(_orth(Y))
-        K = torch.cat(blocks, 1)
-        Ub, S, Vh = torch.linalg.svd(rmatvec(K).T, full_matrices=False)  # B = Kᵀ W = Û S Vᵀ
+        K, Z = torch.cat(blocks, 1), torch.cat(Z + [rmatvec(blocks[-1])], 1)  # Wᵀ K: only the last block is new
+        Ub, S, Vh = torch.linalg.svd(Z.T, full_matrices=False)  # B = Kᵀ W = Û S Vᵀ
         js = sum(lin.jvp(lin.s0[None])[0].to(acc).sum(0).cpu() for lin in lins)  # sum_b J_b s_b, exactly
     if S[rank - 1] <= _rank_tol(S, d):
         raise ValueError(f"W has fewer than {rank} singular values above {_rank_tol(S, d):.1e}; rank {rank} would divide by ~0")
@@ -570,7 +571,7 @@ def train_lre_fast(model, tok, prompts, subject_layer: int, object_layer: int, r
                        bias.to(dt), rank, ls, lo, relation,
                        {"method": "fast", "n_prompts": n, "oversample": oversample, "power_iters": power_iters,
                         "seed": seed, "seconds": time.perf_counter() - t0, "prefix_cache": prefix_cache,
-                        "passes": {"jvp": l * (power_iters + 1) + 1, "vjp": l * power_iters + K.shape[1]}},
+                        "passes": {"jvp": l * (power_iters + 1) + 1, "vjp": l * (power_iters + 1)}},
                        object_aggregation)
 
 # %% ../nbs/03_lre.ipynb #dbb7c6f7
