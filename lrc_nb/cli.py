@@ -32,7 +32,7 @@ def _add_relations(p):
 def _add_lre(g):
     g.add_argument("--lre", choices=("exact", "fast"), default="exact",
                    help="how LRCs get their LRE: exact (mean Jacobian, then SVD; default) or fast (randomized low rank "
-                        "from JVPs/VJPs; on SmolLM2 same accuracy within noise, ~1.3x faster)")
+                        "from JVPs/VJPs; on SmolLM2 same accuracy within noise, ~1.5x faster)")
     g.add_argument("--power-iters", type=int, default=None, help="power iterations of --lre fast (default 1)")
 
 def _add_settings(p, seeds_default: int = 5, lre_prompts_default: int = 20):

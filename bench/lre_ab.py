@@ -1,0 +1,99 @@
+"""Old against new in one process: `lrc_nb/lre.py` of a git commit loaded beside the working tree's, alternating.
+
+    flock /tmp/lrc_cpu.lock .venv/bin/python bench/lre_ab.py --base 27ccccf --rounds 3 --ranks 64,128 --json OUT.json
+
+Both sides train the speed bench's relation (`lre_speed.real_prompts`: 20 prompts, SmolLM2 fp32, blocks 15 -> 21):
+`train_lre`, then `train_lre_fast` at each rank, base and new one after the other in every round, so a slow spell
+of this shared machine hits both. Prints each round, the medians and the ratios, and how far the new W and fast W†
+are from the base's (they should agree to float32 rounding unless the change meant to alter them). Only
+`lrc_nb/lre.py` comes from the base commit; the rest of the package is the working tree's.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import torch  # noqa: E402
+
+
+def load_base(commit: str):
+    "The module `lrc_nb/lre.py` as of `commit`, imported under another name (its attention function renamed too)."
+    src = subprocess.run(["git", "-C", str(ROOT), "show", f"{commit}:lrc_nb/lre.py"], check=True,
+                         capture_output=True, text=True).stdout
+    path = Path(tempfile.mkdtemp()) / "lre_base.py"
+    path.write_text(src)
+    name = "lrc_nb._lre_base"
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod  # dataclasses look their module up here
+    spec.loader.exec_module(mod)
+    if hasattr(mod, "_SPLIT_ATTN"): mod._SPLIT_ATTN = "lrc_nb_split_prefix_base"  # transformers keeps one function per name
+    return mod
+
+
+def rel(a, b): return ((a - b).norm() / b.norm()).item()
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--base", required=True, help="git commit whose lrc_nb/lre.py is the baseline")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--ranks", default="64", help="ranks of the fast estimator, comma-separated ('' for none)")
+    ap.add_argument("--prompts", type=int, default=20)
+    ap.add_argument("--relation", default="country capital city")
+    ap.add_argument("--subject-layer", type=int, default=15)
+    ap.add_argument("--object-layer", type=int, default=21)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args(argv)
+    if args.threads: torch.set_num_threads(args.threads)
+    import lrc_nb.lre as new
+    from lrc_nb.models import load_model
+    from lre_speed import real_prompts
+    base = load_base(args.base)
+    model, tok = load_model("smollm2", dtype=torch.float32, device="cpu")
+    relation, prompts = real_prompts(tok, args.prompts, args.relation, 0)
+    ls, lo = args.subject_layer, args.object_layer
+    ranks = [int(r) for r in args.ranks.split(",") if r.strip()]
+    jobs = [("exact", lambda mod: mod.train_lre(model, tok, prompts, ls, lo, progress=False))]
+    jobs += [(f"fast{r}", lambda mod, r=r: mod.train_lre_fast(model, tok, prompts, ls, lo, rank=r, progress=False))
+             for r in ranks]
+    for _, fn in jobs[:1] + jobs[1:2]:  # warm-up, untimed
+        fn(base), fn(new)
+    times, last = {}, {}
+    for i in range(args.rounds):
+        for job, fn in jobs:
+            for side, mod in (("base", base), ("new", new)):
+                t = time.perf_counter()
+                last[side, job] = fn(mod)
+                times.setdefault(f"{side} {job}", []).append(time.perf_counter() - t)
+        print(f"round {i + 1}: " + ", ".join(f"{k} {v[-1]:.2f}" for k, v in times.items()), flush=True)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    agree = {"exact_w": rel(last["new", "exact"].weight, last["base", "exact"].weight),
+             "exact_bias": rel(last["new", "exact"].bias, last["base", "exact"].bias)}
+    agree.update({f"{job}_pinv": rel(last["new", job].pinv, last["base", job].pinv) for job, _ in jobs[1:]})
+    print(f"{relation}, {len(prompts)} prompts, blocks {ls} -> {lo}, base {args.base}, {args.rounds} rounds (medians):")
+    for job, _ in jobs:
+        b, n = med[f"base {job}"], med[f"new {job}"]
+        print(f"  {job:8s} base {b:7.2f} s  new {n:7.2f} s  new/base {n / b:.3f}")
+    print("  new vs base: " + ", ".join(f"{k} {v:.1e}" for k, v in agree.items()))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"base": args.base, "relation": relation, "prompts": len(prompts),
+                                               "layers": [ls, lo], "seconds": times, "median": med,
+                                               "rel_diff_new_vs_base": agree, "torch": torch.__version__,
+                                               "threads": torch.get_num_threads()}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
