@@ -17,7 +17,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,9 +41,6 @@ def load_base(commit: str):
     return mod
 
 
-def rel(a, b): return ((a - b).norm() / b.norm()).item()
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--base", required=True, help="git commit whose lrc_nb/lre.py is the baseline")
@@ -60,7 +56,7 @@ def main(argv=None):
     if args.threads: torch.set_num_threads(args.threads)
     import lrc_nb.lre as new
     from lrc_nb.models import load_model
-    from lre_speed import real_prompts
+    from lre_speed import real_prompts, rel, timed
     base = load_base(args.base)
     model, tok = load_model("smollm2", dtype=torch.float32, device="cpu")
     relation, prompts = real_prompts(tok, args.prompts, args.relation, 0)
@@ -69,15 +65,14 @@ def main(argv=None):
     jobs = [("exact", lambda mod: mod.train_lre(model, tok, prompts, ls, lo, progress=False))]
     jobs += [(f"fast{r}", lambda mod, r=r: mod.train_lre_fast(model, tok, prompts, ls, lo, rank=r, progress=False))
              for r in ranks]
-    for _, fn in jobs[:1] + jobs[1:2]:  # warm-up, untimed
-        fn(base), fn(new)
+    for _, fn in jobs[:2]:  # warm-up, untimed: exact and the first rank
+        for mod in (base, new): fn(mod)
     times, last = {}, {}
     for i in range(args.rounds):
         for job, fn in jobs:
             for side, mod in (("base", base), ("new", new)):
-                t = time.perf_counter()
-                last[side, job] = fn(mod)
-                times.setdefault(f"{side} {job}", []).append(time.perf_counter() - t)
+                last[side, job], wall, _ = timed(lambda: fn(mod), "cpu")
+                times.setdefault(f"{side} {job}", []).append(wall)
         print(f"round {i + 1}: " + ", ".join(f"{k} {v[-1]:.2f}" for k, v in times.items()), flush=True)
     med = {k: statistics.median(v) for k, v in times.items()}
     agree = {"exact_w": rel(last["new", "exact"].weight, last["base", "exact"].weight),

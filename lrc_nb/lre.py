@@ -230,34 +230,32 @@ class _Linearization:
         """Keep the split attention and the trimmed MLP only if they reproduce `o` (from the plain forward pass): checked
         on the forward pass that records the VJP, so it costs nothing; if that fails, each is tried alone (the reason
         kept), and without either the cached prefix must reproduce `o` (else `_Unsupported`)."""
-        try:
-            o, _ = self._vjp_fn()
-            if self.split: self._check_calls()
-            self._same_o(o, " with ".join(["split-prefix attention" if self.split else "cached prefix" if self.kv is not None
-                                            else "whole prompts"] + ["MLP on the answer positions only"] * (self.trim is not None)))
-            return
-        except _Unsupported: self._vjp = None
-        split, trim, self.split, self.trim = self.split, self.trim, False, None
-        if split: self.split = self._check_split()
-        if trim is not None: self.trim = self._check_trim(trim)
-        if not self.split and self.trim is None and self.kv is not None: self._same_o(self._forward(self.s0), "cached prefix")
+        split, trim = self.split, self.trim
+        if self._fails(split, trim, record=True) is None: return
+        ok_split = split and self._kept("split_reason", self._fails(True, None))
+        ok_trim = trim if trim is not None and self._kept("trim_reason", self._fails(ok_split, trim)) else None
+        if not ok_split and ok_trim is None and self.kv is not None:
+            reason = self._fails(False, None)
+            if reason: raise _Unsupported(reason)
+        self.split, self.trim = ok_split, ok_trim
 
-    def _check_calls(self):
-        if sorted(self._calls) != list(range(self.lo + 1)) or set(self._calls.values()) != {1}:
-            raise _Unsupported(f"attention calls per layer {self._calls}")
-
-    def _check_split(self) -> bool:
-        "Use the split-prefix attention only if it runs in every block and reproduces `o` here (else: why not)."
-        self.split = True
+    def _fails(self, split: bool, trim, record: bool = False) -> Optional[str]:
+        "Why `o` with this split/trim setting differs from the plain forward pass's, or None (`record`: the pass records the VJP)."
+        self.split, self.trim, self._vjp = split, trim, None
         try:
-            o = self._forward(self.s0)
-            self._check_calls()
-            self._same_o(o, "split-prefix attention")
+            o = self._vjp_fn()[0] if record else self._forward(self.s0)
+            if split and (sorted(self._calls) != list(range(self.lo + 1)) or set(self._calls.values()) != {1}):
+                raise _Unsupported(f"attention calls per layer {self._calls}")
+            self._same_o(o, " with ".join(["split-prefix attention" if split else "cached prefix" if self.kv is not None
+                                            else "whole prompts"] + ["MLP on the answer positions only"] * (trim is not None)))
         except _Unsupported as e:
-            self.split_reason = str(e)
-            return False
-        finally: self.split = False
-        return True
+            self._vjp = None
+            return str(e)
+        return None
+
+    def _kept(self, attr: str, reason: Optional[str]) -> bool:
+        if reason is not None: setattr(self, attr, reason)
+        return reason is None
 
     def _same_o(self, o, what: str):
         tol = max(1e-5, 10 * torch.finfo(o.dtype).eps)
@@ -273,17 +271,6 @@ class _Linearization:
         sel = torch.zeros(self.A.shape[1], len(cols), device=cols.device)
         sel[cols, torch.arange(len(cols), device=cols.device)] = 1  # [T, n]: answer column j -> position cols[j]
         return mlp, cols, sel
-
-    def _check_trim(self, plan):
-        "Run block `l_o`'s MLP on the answer positions only, if that reproduces `o` here (else: why not)."
-        self.trim = plan
-        try:
-            self._same_o(self._forward(self.s0), "MLP on the answer positions only")
-            return plan
-        except _Unsupported as e:
-            self.trim_reason = str(e)
-            return None
-        finally: self.trim = None
 
     @contextmanager
     def _trimmed(self):
@@ -560,8 +547,8 @@ def train_lre_fast(model, tok, prompts, subject_layer: int, object_layer: int, r
             Y, K = matvec(Z[-1]), torch.cat(blocks, 1)
             for _ in range(2): Y = Y - K @ (K.T @ Y)  # keep the new block orthogonal to the earlier ones
             blocks.append(_orth(Y))
-        K, Z = torch.cat(blocks, 1), torch.cat(Z + [rmatvec(blocks[-1])], 1)  # Wᵀ K: only the last block is new
-        Ub, S, Vh = torch.linalg.svd(Z.T, full_matrices=False)  # B = Kᵀ W = Û S Vᵀ
+        K, WtK = torch.cat(blocks, 1), torch.cat(Z + [rmatvec(blocks[-1])], 1)  # Wᵀ K: only the last block is new
+        Ub, S, Vh = torch.linalg.svd(WtK.T, full_matrices=False)  # B = Kᵀ W = Û S Vᵀ
         js = sum(lin.jvp(lin.s0[None])[0].to(acc).sum(0).cpu() for lin in lins)  # sum_b J_b s_b, exactly
     if S[rank - 1] <= _rank_tol(S, d):
         raise ValueError(f"W has fewer than {rank} singular values above {_rank_tol(S, d):.1e}; rank {rank} would divide by ~0")
