@@ -2,7 +2,7 @@
 JVPs (`W V`, the transposed VJP: a double backward) and the rest (QR, SVD, host transfers), per configuration.
 
 Random weights at a model's real shape, synthetic prompts (those of `lre_speed.py`); every phase is timed with the
-device synchronised before and after, so the phases add up to the call (the synchronisation itself costs a little):
+device synchronised before and after; "rest" is the call minus the phases (the synchronisation itself costs a little):
 
     python bench/fast_phases.py --device cuda --config llama2-7b --json OUT.json --runs exact,fast:q1,fast:q0
     python bench/fast_phases.py --device cpu --config llama2-7b-tiny --json OUT.json      # the same code, tiny
