@@ -35,10 +35,9 @@ class Phases:
     def __enter__(self):
         self.saved = {k: getattr(L._Linearization, k) for k in ("__init__", "jvp", "vjp")}
         init, jvp, vjp = self.saved["__init__"], self.saved["jvp"], self.saved["vjp"]
-        outer = self
         def vjp_timed(lin):
             o, fn = vjp(lin)
-            return o, outer.wrap("vjp", fn)
+            return o, self.wrap("vjp", fn)
         L._Linearization.__init__ = self.wrap("setup", init)
         L._Linearization.jvp = self.wrap("jvp", jvp)
         L._Linearization.vjp = vjp_timed
@@ -48,7 +47,7 @@ class Phases:
         for k, v in self.saved.items(): setattr(L._Linearization, k, v)
 
 
-def run(kind, model, prompts, ls, lo, rank, dev, kw):
+def run(kind, model, prompts, ls, lo, rank, kw):
     if kind == "exact": return lambda: L.train_lre(model, None, prompts, ls, lo, **kw)
     q = int(kind.split(":q")[1])
     return lambda: L.train_lre_fast(model, None, prompts, ls, lo, rank=rank, power_iters=q, **kw)
@@ -77,7 +76,7 @@ def main(argv=None):
            "gpu": torch.cuda.get_device_name() if torch.device(dev).type == "cuda" else None,
            "torch": torch.__version__, "runs": {}}
     for kind in args.runs.split(","):
-        f = run(kind, model, prompts, ls, lo, rank, dev, kw)
+        f = run(kind, model, prompts, ls, lo, rank, kw)
         f()  # warm-up
         rows = []
         for _ in range(args.repeat):
