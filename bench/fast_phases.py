@@ -6,6 +6,9 @@ device synchronised before and after; "rest" is the call minus the phases (the s
 
     python bench/fast_phases.py --device cuda --config llama2-7b --json OUT.json --runs exact,fast:q1,fast:q0
     python bench/fast_phases.py --device cpu --config llama2-7b-tiny --json OUT.json      # the same code, tiny
+
+A run may carry modifiers: `fast:q1+nopad+noskip` groups prompts by suffix length and runs blocks 0..l_s in every
+pass (what the code did before both changes), `exact+pad` pads the suffixes on any device.
 """
 import argparse, json, sys, time
 from collections import defaultdict
@@ -47,10 +50,30 @@ class Phases:
         for k, v in self.saved.items(): setattr(L._Linearization, k, v)
 
 
+class NoSkip:
+    "While active, `_Linearization` runs blocks 0..l_s in every pass (the code before the skip), for A/B runs."
+    def __enter__(self):
+        L._Linearization.skip = property(lambda self: False, lambda self, value: None)
+    def __exit__(self, *exc):
+        del L._Linearization.skip
+
+
 def run(kind, model, prompts, ls, lo, rank, kw):
-    if kind == "exact": return lambda: L.train_lre(model, None, prompts, ls, lo, **kw)
-    q = int(kind.split(":q")[1])
-    return lambda: L.train_lre_fast(model, None, prompts, ls, lo, rank=rank, power_iters=q, **kw)
+    """`exact` or `fast:qN`, then optional modifiers: `+pad` / `+nopad` (`pad_suffixes`; default: the library's
+    choice for the device), `+noskip` (blocks 0..l_s run in every pass)."""
+    base, *mods = kind.split("+")
+    unknown = set(mods) - {"pad", "nopad", "noskip"}
+    if unknown: raise SystemExit(f"unknown modifiers {sorted(unknown)} in {kind!r}")
+    kw = dict(kw)
+    if "pad" in mods or "nopad" in mods: kw["pad_suffixes"] = "pad" in mods
+    if base == "exact": f = lambda: L.train_lre(model, None, prompts, ls, lo, **kw)
+    else:
+        q = int(base.split(":q")[1])
+        f = lambda: L.train_lre_fast(model, None, prompts, ls, lo, rank=rank, power_iters=q, **kw)
+    if "noskip" not in mods: return f
+    def noskip():
+        with NoSkip(): return f()
+    return noskip
 
 
 def main(argv=None):
@@ -84,7 +107,7 @@ def main(argv=None):
                 _, wall, _ = S.timed(f, dev)
             rows.append({"wall": wall, **{k: round(v, 4) for k, v in ph.t.items()}, "calls": dict(ph.n)})
             rest = wall - sum(ph.t.values())
-            print(f"{args.config} {kind:8s} wall {wall:7.3f} s  " + "  ".join(f"{k} {v:.3f} ({ph.n[k]})" for k, v in ph.t.items())
+            print(f"{args.config} {kind:22s} wall {wall:7.3f} s  " + "  ".join(f"{k} {v:.3f} ({ph.n[k]})" for k, v in ph.t.items())
                   + f"  rest {rest:.3f}", flush=True)
         out["runs"][kind] = rows
         Path(args.json).write_text(json.dumps(out, indent=2) + "\n")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU checks of issue 4 in one go (run from the repo root on a machine with one CUDA GPU; each step has its own
 # time limit so one hang cannot eat the rest). Results land in ${OUT:-bench/results/gpu}:
-#   fast_phases_<shape>.json   where exact and fast spend their time (set-up, VJPs, JVPs, the rest)
+#   fast_phases_<shape>.json   where exact and fast spend their time (set-up, VJPs, JVPs, the rest), side by side
+#                              with the code before the skipped blocks 0..l_s and the padded suffixes (+nopad+noskip)
 #   <shape>_fp16.json          lre_speed.py's table (exact, fast at rank 192, rank sweep)
 # A transformers wheel in .whl/ (pip download'ed here) is installed into /tmp/site first, if present.
 set -u
@@ -13,7 +14,10 @@ if ls .whl/*.whl >/dev/null 2>&1; then
     && PYTHONPATH=/tmp/site $py -c "import transformers" && export PYTHONPATH=/tmp/site
 fi
 $py -c "import torch, transformers; print(torch.__version__, transformers.__version__, torch.cuda.get_device_name())"
-timeout ${PHASES_S:-150} $py bench/fast_phases.py --device cuda --config llama2-7b --json "$out/fast_phases_llama2-7b.json" \
-  --runs ${PHASES_RUNS:-exact,fast:q1,fast:q0} --repeat 2
-timeout ${SPEED_S:-130} $py bench/lre_speed.py --device cuda --config gptj-6b --ranks 192 --json "$out/gptj-6b_fp16.json"
+runs=${PHASES_RUNS:-exact+nopad+noskip,exact+nopad,exact,fast:q1+nopad+noskip,fast:q1+nopad,fast:q1,fast:q0}
+for shape in llama2-7b gptj-6b; do
+  timeout ${PHASES_S:-150} $py bench/fast_phases.py --device cuda --config $shape --json "$out/fast_phases_$shape.json" \
+    --runs $runs --repeat 2
+done
 timeout ${SPEED_S:-130} $py bench/lre_speed.py --device cuda --config llama2-7b --ranks 64,192 --json "$out/llama2-7b_fp16.json"
+timeout ${SPEED_S:-130} $py bench/lre_speed.py --device cuda --config gptj-6b --ranks 192 --json "$out/gptj-6b_fp16.json"

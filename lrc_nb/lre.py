@@ -69,11 +69,14 @@ def _items(tok, prompts, aggregation: str) -> list:
         out.append(_Item(tuple(ids[:max(objs) + 1]), subj, tuple(objs)))
     return out
 
-def _groups(items, batch_size: int) -> list:
-    "Prompt indices grouped by suffix length and by whether there is a prefix, at most `batch_size` a group."
+def _groups(items, batch_size: int, pad_suffixes: bool = False) -> list:
+    """Prompt indices grouped by whether there is a prefix and, unless `pad_suffixes`, by suffix length (else sorted
+    by it, so that a group pads little), at most `batch_size` a group."""
     if batch_size < 1: raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     by = {}
-    for i, it in enumerate(items): by.setdefault((it.suffix, it.subject > 0), []).append(i)
+    for i in sorted(range(len(items)), key=lambda i: items[i].suffix):
+        it = items[i]
+        by.setdefault((0 if pad_suffixes else it.suffix, it.subject > 0), []).append(i)
     return [idx[j:j + batch_size] for key in sorted(by) for idx in [by[key]] for j in range(0, len(idx), batch_size)]
 
 # %% ../nbs/03_lre.ipynb #d3f980ba
@@ -168,7 +171,7 @@ class _Linearization:
         self.model, self.ls, self.lo, self.template, self.idx = model, ls, lo, template, list(idx)
         its = [items[i] for i in idx]
         B, pad = len(its), (pad_token_id(tok) if tok is not None else 0)
-        if prefix_cache:  # [prefix, pads | suffix, pads]: every subject in column P (a group's suffixes are equally long)
+        if prefix_cache:  # [prefix, pads | suffix, pads]: every subject in column P
             P, S = max(it.subject for it in its), max(it.suffix for it in its)
             rows = [(list(it.ids[:it.subject]) + [pad] * (P - it.subject) + list(it.ids[it.subject:]) + [pad] * (S - it.suffix),
                      [1] * it.subject + [0] * (P - it.subject) + [1] * it.suffix + [0] * (S - it.suffix)) for it in its]
@@ -193,7 +196,7 @@ class _Linearization:
         if P > 0:
             from transformers import DynamicCache
             cache = DynamicCache(config=model.config)
-        self.s0, self.o0 = self._read(inputs, scols, A, cache)  # the actual states: one plain forward of the whole prompts
+        self.s0, self.o0, h = self._read(inputs, scols, A, cache)  # the actual states: one plain forward of the whole prompts
         if P > 0:
             layers = cache.layers[:lo + 1]
             if any(l.keys.shape[-2] != T for l in layers):  # a cache that keeps fewer keys (sliding windows): the prefix alone
@@ -207,7 +210,9 @@ class _Linearization:
             inputs = {k: (v if k == "attention_mask" else v[:, P:]) for k, v in inputs.items()}
         self.inputs, self.scols, self.A = inputs, scols - P, A[:, P:]
         self.tokens, self._grad, self._vjp, self._transposed = inputs["input_ids"].numel(), False, None, None
-        self.split = bool(split and self.kv is not None and len({it.suffix for it in its}) == 1)
+        self.split = bool(split and self.kv is not None)
+        self.skip = self.split  # blocks 0..l_s of the suffix are known: the split passes take them from the plain one
+        self._hs = h[:, P:].contiguous() if self.skip else None
         self.trim = None
         if trim:
             try: self.trim = self._trim_plan()
@@ -219,19 +224,50 @@ class _Linearization:
                 self.cache_reason = str(e)
 
     def _read(self, inputs, scols, A, cache):
-        "`(s, o)` from one forward pass without gradients (HF's own attention)."
+        "`(s, o, h)` from one forward pass without gradients (HF's own attention); `h`: block `l_s`'s output `[B,T,d]`."
         box = {}
-        def put(h, l): box["s"] = h[self.rows, scols].detach().clone()
+        def put(h, l): box["s"], box["h"] = h[self.rows, scols].detach().clone(), h.detach()
         def get(h, l): box["o"] = torch.einsum("bt,btd->bd", A.to(h.dtype), h).detach()
-        with torch.no_grad(): self._run(inputs, cache=cache, hooks={self.ls: put, self.lo: get})
-        return box["s"], box["o"]
+        def shape(mod, args, out): self._tuple = len(out) if isinstance(out, tuple) else 0  # how a block returns
+        with torch.no_grad(), module_hooks(post=[(decoder_blocks(self.model, self.template)[self.ls], shape)]):
+            self._run(inputs, cache=cache, hooks={self.ls: put, self.lo: get})
+        return box["s"], box["o"], box["h"]
+
+    @contextmanager
+    def _skipped(self):
+        """While active (and `skip`): blocks `0..l_s` return block `l_s`'s suffix states from the plain pass instead
+        of computing them (an instance `forward`, the one there before, e.g. accelerate's, restored on exit)."""
+        if not (self.split and self.skip):
+            yield
+            return
+        hs, n = self._hs, self._tuple
+        out = (hs, *[None] * (n - 1)) if n else hs
+        def known(*args, **kwargs): return out
+        blocks, missing = decoder_blocks(self.model, self.template)[:self.ls + 1], object()
+        saved = [b.__dict__.get("forward", missing) for b in blocks]
+        try:
+            for b in blocks: b.forward = known
+            yield
+        finally:
+            for b, f in zip(blocks, saved):
+                if f is missing: b.__dict__.pop("forward", None)
+                else: b.forward = f
 
     def _settle(self):
         """Keep the split attention and the trimmed MLP only if they reproduce `o` (from the plain forward pass): checked
         on the forward pass that records the VJP, so it costs nothing; if that fails, each is tried alone (the reason
         kept), and without either the cached prefix must reproduce `o` (else `_Unsupported`)."""
         split, trim = self.split, self.trim
-        if self._fails(split, trim, record=True) is None: return
+        try: reason = self._fails(split, trim, record=True)
+        except Exception as e:  # the skip is an optimisation: whatever it breaks, the full pass must not
+            if not (split and self.skip): raise
+            self._vjp, reason = None, f"{type(e).__name__}: {e}"
+        if reason is None: return
+        if split and self.skip:  # run blocks 0..l_s again before giving anything else up (the reason kept if that helps)
+            self.skip = False
+            if self._fails(split, trim, record=True) is None:
+                self.skip_reason = reason
+                return
         ok_split = split and self._kept("split_reason", self._fails(True, None))
         ok_trim = trim if trim is not None and self._kept("trim_reason", self._fails(ok_split, trim)) else None
         if not ok_split and ok_trim is None and self.kv is not None:
@@ -244,7 +280,8 @@ class _Linearization:
         self.split, self.trim, self._vjp = split, trim, None
         try:
             o = self._vjp_fn()[0] if record else self._forward(self.s0)
-            if split and (sorted(self._calls) != list(range(self.lo + 1)) or set(self._calls.values()) != {1}):
+            first = self.ls + 1 if self.skip else 0  # skipped blocks call no attention
+            if split and (sorted(self._calls) != list(range(first, self.lo + 1)) or set(self._calls.values()) != {1}):
                 raise _Unsupported(f"attention calls per layer {self._calls}")
             self._same_o(o, " with ".join(["split-prefix attention" if split else "cached prefix" if self.kv is not None
                                             else "whole prompts"] + ["MLP on the answer positions only"] * (trim is not None)))
@@ -304,7 +341,7 @@ class _Linearization:
         def get(h, l): box["o"] = torch.einsum("bt,btd->bd", self.A.to(h.dtype), h)
         hooks = {self.ls: put, self.lo: get}
         if self.split:  # the suffix alone, no cache: the prefix keys/values enter through the attention function
-            with _split_attention(self.model, self.split_kv) as st, self._trimmed(), torch.no_grad():
+            with _split_attention(self.model, self.split_kv) as st, self._skipped(), self._trimmed(), torch.no_grad():
                 self._run(self.split_inputs, hooks=hooks)
             self._calls = st["calls"]
         else:
@@ -368,40 +405,59 @@ class Jacobians(NamedTuple):
     s: torch.Tensor
     o: torch.Tensor
 
+def _pad_suffixes(model, pad_suffixes: Optional[bool], fast: bool) -> bool:
+    """Default: pad the suffixes (one group instead of one per suffix length) for the fast estimator on a GPU, where a
+    group costs more in overhead than its padding costs in compute; exact rows are many enough to be compute-bound."""
+    if pad_suffixes is None: return fast and next(model.parameters()).device.type == "cuda"
+    return bool(pad_suffixes)
+
+def _linearize(model, tok, items, groups, ls, lo, prefix_cache=True, padding_side="right", template=None):
+    """A `_Linearization` per group, one after the other. Padded suffixes are exact only under the split attention
+    (causal, so pads see real tokens and no row is all masked): a padded group that cannot keep it is rebuilt as one
+    group per suffix length."""
+    for idx in groups:
+        lin = _Linearization(model, tok, items, idx, ls, lo, prefix_cache, padding_side, template)
+        lengths = {}
+        for i in idx: lengths.setdefault(items[i].suffix, []).append(i)
+        if lin.split or len(lengths) == 1: yield lin
+        else:
+            for sub in lengths.values(): yield _Linearization(model, tok, items, sub, ls, lo, prefix_cache, padding_side, template)
+
 def _exact(model, tok, prompts, subject_layer, object_layer, object_aggregation, batch_size, chunk_size,
-           prefix_cache, padding_side, template, progress, keep):
+           prefix_cache, padding_side, template, progress, keep, pad_suffixes=None):
     ls, lo, items = _setup(model, tok, prompts, subject_layer, object_layer, object_aggregation, template)
     n, d, acc = len(items), hidden_size(model), _acc_dtype(model)
-    groups = _groups(items, batch_size)
-    W, Js, O = torch.zeros(d, d, dtype=acc), torch.zeros(d, dtype=acc), torch.zeros(d, dtype=acc)
+    groups = _groups(items, batch_size, _pad_suffixes(model, pad_suffixes, fast=False))
+    W = Js = O = None  # sums, on the device of the states (moved to the CPU at the end)
     J_all = torch.zeros(n, d, d, dtype=acc) if keep else None
     S_all, O_all = torch.zeros(n, d, dtype=acc), torch.zeros(n, d, dtype=acc)
-    with _differentiable_attention(model), _bar(len(groups), "LRE Jacobians", progress) as bar:
-        for idx in groups:
-            lin = _Linearization(model, tok, items, idx, ls, lo, prefix_cache, padding_side, template)
-            o, vjp = lin.vjp()
+    with _differentiable_attention(model), _bar(n, "LRE Jacobians (prompts)", progress) as bar:
+        for lin in _linearize(model, tok, items, groups, ls, lo, prefix_cache, padding_side, template):
+            o, vjp, idx = *lin.vjp(), lin.idx
             B, s0 = len(idx), lin.s0.to(acc)
+            if W is None: W, Js, O = (torch.zeros(*shape, dtype=acc, device=o.device) for shape in ((d, d), (d,), (d,)))
             R = chunk_size or _auto_chunk(model, lin.tokens, o.device, d)
             for i0 in range(0, d, R):
                 r = min(R, d - i0)
                 E = torch.zeros(r, B, d, dtype=o.dtype, device=o.device)
                 E[torch.arange(r), :, torch.arange(i0, i0 + r)] = 1
                 g = vjp(E).to(acc)  # [r, B, d]: rows i0 .. i0+r-1 of every J_b
-                W[i0:i0 + r] += g.sum(1).cpu()
-                Js[i0:i0 + r] += torch.einsum("rbd,bd->r", g, s0).cpu()  # sum_b (J_b s_b)
+                W[i0:i0 + r] += g.sum(1)
+                Js[i0:i0 + r] += torch.einsum("rbd,bd->r", g, s0)  # sum_b (J_b s_b)
                 if keep: J_all[idx, i0:i0 + r] = g.transpose(0, 1).cpu()
-            O += lin.o0.to(acc).sum(0).cpu()
+            O += lin.o0.to(acc).sum(0)
             S_all[idx], O_all[idx] = s0.cpu(), lin.o0.to(acc).cpu()
-            bar.update(1)
-    return ls, lo, W / n, (O - Js) / n, J_all, S_all, O_all
+            bar.update(len(idx))
+    return ls, lo, W.cpu() / n, (O - Js).cpu() / n, J_all, S_all, O_all
 
 def prompt_jacobians(model, tok, prompts, subject_layer: int, object_layer: int, object_aggregation: str = "mean",
                      batch_size: int = 32, chunk_size: Optional[int] = None, prefix_cache: bool = True,
                      padding_side: str = "right", template: Optional[str] = None,
-                     progress: Optional[bool] = None) -> Jacobians:
+                     progress: Optional[bool] = None, pad_suffixes: Optional[bool] = None) -> Jacobians:
     "Exact per-prompt Jacobians ∂o/∂s `[n,d,d]` with the subject and object states, batched across prompts."
     _, _, _, _, J, s, o = _exact(model, tok, prompts, subject_layer, object_layer, object_aggregation, batch_size,
-                                  chunk_size, prefix_cache, padding_side, template, progress, keep=True)
+                                  chunk_size, prefix_cache, padding_side, template, progress, keep=True,
+                                  pad_suffixes=pad_suffixes)
     return Jacobians(J, s, o)
 
 # %% ../nbs/03_lre.ipynb #8ab34101
@@ -489,11 +545,13 @@ class InvertedLre:
 # %% ../nbs/03_lre.ipynb #c58dd160
 def train_lre(model, tok, prompts, subject_layer: int, object_layer: int, object_aggregation: str = "mean",
               relation: str = "", batch_size: int = 32, chunk_size: Optional[int] = None, prefix_cache: bool = True,
-              padding_side: str = "right", template: Optional[str] = None, progress: Optional[bool] = None) -> Lre:
+              padding_side: str = "right", template: Optional[str] = None, progress: Optional[bool] = None,
+              pad_suffixes: Optional[bool] = None) -> Lre:
     "Exact LRE: `W` = mean over prompts of ∂o/∂s, `b` = mean of `o − J s`; float32 (float64 for a float64 model), on the CPU."
     t0 = time.perf_counter()
     ls, lo, W, b, _, _, _ = _exact(model, tok, prompts, subject_layer, object_layer, object_aggregation, batch_size,
-                                   chunk_size, prefix_cache, padding_side, template, progress, keep=False)
+                                   chunk_size, prefix_cache, padding_side, template, progress, keep=False,
+                                   pad_suffixes=pad_suffixes)
     return Lre(W.contiguous(), b, ls, lo, object_aggregation, relation,
                {"method": "exact", "n_prompts": len(prompts), "seconds": time.perf_counter() - t0,
                 "prefix_cache": prefix_cache})
@@ -504,7 +562,8 @@ def _orth(Y): return torch.linalg.qr(Y)[0]
 def train_lre_fast(model, tok, prompts, subject_layer: int, object_layer: int, rank: int,
                    object_aggregation: str = "mean", relation: str = "", oversample: int = 16, power_iters: int = 1,
                    seed: int = 0, batch_size: int = 32, chunk_size: Optional[int] = None, prefix_cache: bool = True,
-                   template: Optional[str] = None, progress: Optional[bool] = None) -> InvertedLre:
+                   template: Optional[str] = None, progress: Optional[bool] = None,
+                   pad_suffixes: Optional[bool] = None) -> InvertedLre:
     "A rank-`rank` inverted LRE from a randomized block-Krylov SVD of `W` built from JVPs and VJPs; `W` is never formed."
     t0 = time.perf_counter()
     ls, lo, items = _setup(model, tok, prompts, subject_layer, object_layer, object_aggregation, template)
@@ -513,34 +572,35 @@ def train_lre_fast(model, tok, prompts, subject_layer: int, object_layer: int, r
     if oversample < 0 or power_iters < 0: raise ValueError("oversample and power_iters must be >= 0")
     l = min(rank + oversample, d)
     power_iters = max(0, min(power_iters, d // l - 1))  # a Krylov space has at most d dimensions
-    groups = _groups(items, batch_size)
+    groups = _groups(items, batch_size, _pad_suffixes(model, pad_suffixes, fast=True))
     with _differentiable_attention(model), _bar(len(groups) * (2 * power_iters + 3), "fast LRE", progress) as bar:
-        lins = [_Linearization(model, tok, items, idx, ls, lo, prefix_cache, "right", template) for idx in groups]
+        lins = list(_linearize(model, tok, items, groups, ls, lo, prefix_cache, "right", template))
         vjps = [lin.vjp()[1] for lin in lins]
-        bar.update(len(groups))
+        bar.total = len(lins) * (2 * power_iters + 3)
+        bar.update(len(lins))
         dev = lins[0].s0.device
         def spans(m, lin):
             R = chunk_size or _auto_chunk(model, lin.tokens, dev, d)
             return [(a, min(a + R, m)) for a in range(0, m, R)]
         def matvec(V):
             "`W V` for `V [d, m]`."
-            out = torch.zeros(d, V.shape[1], dtype=acc)
+            out = torch.zeros(d, V.shape[1], dtype=acc, device=dev)
             for lin in lins:
                 for a, z in spans(V.shape[1], lin):
-                    t = V[:, a:z].T.to(dev)[:, None, :].expand(z - a, len(lin.idx), d)
-                    out[:, a:z] += lin.jvp(t).to(acc).sum(1).T.cpu()
+                    t = V[:, a:z].T[:, None, :].expand(z - a, len(lin.idx), d)
+                    out[:, a:z] += lin.jvp(t).to(acc).sum(1).T
                 bar.update(1)
             return out / n
         def rmatvec(U):
             "`Wᵀ U` for `U [d, m]`."
-            out = torch.zeros(d, U.shape[1], dtype=acc)
+            out = torch.zeros(d, U.shape[1], dtype=acc, device=dev)
             for lin, vjp in zip(lins, vjps):
                 for a, z in spans(U.shape[1], lin):
-                    u = U[:, a:z].T.to(dev)[:, None, :].expand(z - a, len(lin.idx), d)
-                    out[:, a:z] += vjp(u).to(acc).sum(1).T.cpu()
+                    u = U[:, a:z].T[:, None, :].expand(z - a, len(lin.idx), d)
+                    out[:, a:z] += vjp(u).to(acc).sum(1).T
                 bar.update(1)
             return out / n
-        Omega = torch.randn(d, l, generator=torch.Generator().manual_seed(seed), dtype=acc)
+        Omega = torch.randn(d, l, generator=torch.Generator().manual_seed(seed), dtype=acc).to(dev)  # all on the device
         blocks, Z = [_orth(matvec(Omega))], []  # Z[j] = Wᵀ Q_j
         for _ in range(power_iters):
             Z.append(rmatvec(blocks[-1]))
@@ -549,7 +609,8 @@ def train_lre_fast(model, tok, prompts, subject_layer: int, object_layer: int, r
             blocks.append(_orth(Y))
         K, WtK = torch.cat(blocks, 1), torch.cat(Z + [rmatvec(blocks[-1])], 1)  # Wᵀ K: only the last block is new
         Ub, S, Vh = torch.linalg.svd(WtK.T, full_matrices=False)  # B = Kᵀ W = Û S Vᵀ
-        js = sum(lin.jvp(lin.s0[None])[0].to(acc).sum(0).cpu() for lin in lins)  # sum_b J_b s_b, exactly
+        js = sum(lin.jvp(lin.s0[None])[0].to(acc).sum(0) for lin in lins)  # sum_b J_b s_b, exactly
+        K, Ub, S, Vh, js = (x.cpu() for x in (K, Ub, S, Vh, js))
     if S[rank - 1] <= _rank_tol(S, d):
         raise ValueError(f"W has fewer than {rank} singular values above {_rank_tol(S, d):.1e}; rank {rank} would divide by ~0")
     bias = (sum(lin.o0.to(acc).sum(0).cpu() for lin in lins) - js) / n
