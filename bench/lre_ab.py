@@ -1,6 +1,7 @@
 """Old against new in one process: `lrc_nb/lre.py` of a git commit loaded beside the working tree's, alternating.
 
     flock /tmp/lrc_cpu.lock .venv/bin/python bench/lre_ab.py --base 27ccccf --rounds 3 --ranks 64,128 --json OUT.json
+    flock /tmp/lrc_cpu.lock .venv/bin/python bench/lre_ab.py --base HEAD --new-kw pad_suffixes=True --ranks 64   # a setting
 
 Both sides train the speed bench's relation (`lre_speed.real_prompts`: 20 prompts, SmolLM2 fp32, blocks 15 -> 21):
 `train_lre`, then `train_lre_fast` at each rank, base and new one after the other in every round, so a slow spell
@@ -52,7 +53,12 @@ def main(argv=None):
     ap.add_argument("--object-layer", type=int, default=21)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--new-kw", action="append", default=[], metavar="KEY=VALUE",
+                    help="a keyword argument for the new side's calls only, a Python literal (e.g. pad_suffixes=True); "
+                         "with --base HEAD this compares one setting against the default")
     args = ap.parse_args(argv)
+    import ast
+    new_kw = {k: ast.literal_eval(v) for k, v in (a.split("=", 1) for a in args.new_kw)}
     if args.threads: torch.set_num_threads(args.threads)
     import lrc_nb.lre as new
     from lrc_nb.models import load_model
@@ -62,8 +68,10 @@ def main(argv=None):
     relation, prompts = real_prompts(tok, args.prompts, args.relation, 0)
     ls, lo = args.subject_layer, args.object_layer
     ranks = [int(r) for r in args.ranks.split(",") if r.strip()]
-    jobs = [("exact", lambda mod: mod.train_lre(model, tok, prompts, ls, lo, progress=False))]
-    jobs += [(f"fast{r}", lambda mod, r=r: mod.train_lre_fast(model, tok, prompts, ls, lo, rank=r, progress=False))
+    kw = lambda mod: new_kw if mod is new else {}
+    jobs = [("exact", lambda mod: mod.train_lre(model, tok, prompts, ls, lo, progress=False, **kw(mod)))]
+    jobs += [(f"fast{r}", lambda mod, r=r: mod.train_lre_fast(model, tok, prompts, ls, lo, rank=r, progress=False,
+                                                               **kw(mod)))
              for r in ranks]
     for _, fn in jobs[:2]:  # warm-up, untimed: exact and the first rank
         for mod in (base, new): fn(mod)
@@ -78,13 +86,14 @@ def main(argv=None):
     agree = {"exact_w": rel(last["new", "exact"].weight, last["base", "exact"].weight),
              "exact_bias": rel(last["new", "exact"].bias, last["base", "exact"].bias)}
     agree.update({f"{job}_pinv": rel(last["new", job].pinv, last["base", job].pinv) for job, _ in jobs[1:]})
-    print(f"{relation}, {len(prompts)} prompts, blocks {ls} -> {lo}, base {args.base}, {args.rounds} rounds (medians):")
+    print(f"{relation}, {len(prompts)} prompts, blocks {ls} -> {lo}, base {args.base}, new {new_kw or 'defaults'}, "
+          f"{args.rounds} rounds (medians):")
     for job, _ in jobs:
         b, n = med[f"base {job}"], med[f"new {job}"]
         print(f"  {job:8s} base {b:7.2f} s  new {n:7.2f} s  new/base {n / b:.3f}")
     print("  new vs base: " + ", ".join(f"{k} {v:.1e}" for k, v in agree.items()))
     if args.json:
-        Path(args.json).write_text(json.dumps({"base": args.base, "relation": relation, "prompts": len(prompts),
+        Path(args.json).write_text(json.dumps({"base": args.base, "new_kw": new_kw, "relation": relation, "prompts": len(prompts),
                                                "layers": [ls, lo], "seconds": times, "median": med,
                                                "rel_diff_new_vs_base": agree, "torch": torch.__version__,
                                                "threads": torch.get_num_threads()}, indent=1))

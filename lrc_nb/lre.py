@@ -359,6 +359,11 @@ class _Linearization:
         if self._vjp is None:
             self._grad = True
             try: self._vjp = torch.func.vjp(self, self.s0)
+            except RuntimeError as e:
+                if "setup_context" not in str(e): raise
+                raise NotImplementedError(
+                    f"{type(self.model).__name__} runs a torch.autograd.Function without `setup_context` (BLOOM's GeLU "
+                    "is one), which torch.func cannot differentiate: no LRE Jacobians for this model") from e
             finally: self._grad = False
         return self._vjp
 
@@ -428,14 +433,14 @@ def _exact(model, tok, prompts, subject_layer, object_layer, object_aggregation,
     ls, lo, items = _setup(model, tok, prompts, subject_layer, object_layer, object_aggregation, template)
     n, d, acc = len(items), hidden_size(model), _acc_dtype(model)
     groups = _groups(items, batch_size, _pad_suffixes(model, pad_suffixes, fast=False))
-    W = Js = O = None  # sums, on the device of the states (moved to the CPU at the end)
+    W = Js = O = None  # sums, on the device of the subject states (moved to the CPU at the end)
     J_all = torch.zeros(n, d, d, dtype=acc) if keep else None
     S_all, O_all = torch.zeros(n, d, dtype=acc), torch.zeros(n, d, dtype=acc)
     with _differentiable_attention(model), _bar(n, "LRE Jacobians (prompts)", progress) as bar:
         for lin in _linearize(model, tok, items, groups, ls, lo, prefix_cache, padding_side, template):
             o, vjp, idx = *lin.vjp(), lin.idx
             B, s0 = len(idx), lin.s0.to(acc)
-            if W is None: W, Js, O = (torch.zeros(*shape, dtype=acc, device=o.device) for shape in ((d, d), (d,), (d,)))
+            if W is None: W, Js, O = (torch.zeros(*shape, dtype=acc, device=s0.device) for shape in ((d, d), (d,), (d,)))
             R = chunk_size or _auto_chunk(model, lin.tokens, o.device, d)
             for i0 in range(0, d, R):
                 r = min(R, d - i0)
@@ -445,7 +450,7 @@ def _exact(model, tok, prompts, subject_layer, object_layer, object_aggregation,
                 W[i0:i0 + r] += g.sum(1)
                 Js[i0:i0 + r] += torch.einsum("rbd,bd->r", g, s0)  # sum_b (J_b s_b)
                 if keep: J_all[idx, i0:i0 + r] = g.transpose(0, 1).cpu()
-            O += lin.o0.to(acc).sum(0)
+            O += lin.o0.to(acc).sum(0).to(O.device)  # block l_o may sit on another GPU (device_map)
             S_all[idx], O_all[idx] = s0.cpu(), lin.o0.to(acc).cpu()
             bar.update(len(idx))
     return ls, lo, W.cpu() / n, (O - Js).cpu() / n, J_all, S_all, O_all
@@ -588,7 +593,7 @@ def train_lre_fast(model, tok, prompts, subject_layer: int, object_layer: int, r
             for lin in lins:
                 for a, z in spans(V.shape[1], lin):
                     t = V[:, a:z].T[:, None, :].expand(z - a, len(lin.idx), d)
-                    out[:, a:z] += lin.jvp(t).to(acc).sum(1).T
+                    out[:, a:z] += lin.jvp(t).to(acc).sum(1).T.to(dev)  # J t lives where o does
                 bar.update(1)
             return out / n
         def rmatvec(U):
@@ -609,7 +614,7 @@ def train_lre_fast(model, tok, prompts, subject_layer: int, object_layer: int, r
             blocks.append(_orth(Y))
         K, WtK = torch.cat(blocks, 1), torch.cat(Z + [rmatvec(blocks[-1])], 1)  # Wᵀ K: only the last block is new
         Ub, S, Vh = torch.linalg.svd(WtK.T, full_matrices=False)  # B = Kᵀ W = Û S Vᵀ
-        js = sum(lin.jvp(lin.s0[None])[0].to(acc).sum(0) for lin in lins)  # sum_b J_b s_b, exactly
+        js = sum(lin.jvp(lin.s0[None])[0].to(acc).sum(0).to(dev) for lin in lins)  # sum_b J_b s_b, exactly
         K, Ub, S, Vh, js = (x.cpu() for x in (K, Ub, S, Vh, js))
     if S[rank - 1] <= _rank_tol(S, d):
         raise ValueError(f"W has fewer than {rank} singular values above {_rank_tol(S, d):.1e}; rank {rank} would divide by ~0")
