@@ -5,7 +5,7 @@
 #                              with the code before the skipped blocks 0..l_s and the padded suffixes (+nopad+noskip)
 #   <shape>_fp16.json          lre_speed.py's table (exact, fast at rank 192, rank sweep)
 #   correctness.json           the GPU paths (padded suffixes, sums/QR/SVD on the device) against a CPU reference,
-#                              float64, tiny models of 15 architectures (bench/gpu_correctness.py)
+#                              float64, tiny models of the test suite's architectures (bench/gpu_correctness.py)
 # A transformers wheel in .whl/ (pip download'ed here) is installed into /tmp/site first, if present.
 set -u
 export PYTHONUNBUFFERED=1

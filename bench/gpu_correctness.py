@@ -52,7 +52,6 @@ def main(argv=None):
     tok, ls, lo, out, bad = TA.tok_(), 1, 2, {}, []
     kw = dict(progress=False, **({"pad_suffixes": True} if args.pad else {}))
     for name in TA.NAMES:
-        if name == "bloom": continue  # BLOOM's GeLU cannot be differentiated by torch.func (a clear error, tested)
         cpu = copy.deepcopy(TA.tiny_model(name)).double()
         ref = L.prompt_jacobians(cpu, tok, prompts, ls, lo, prefix_cache=False, progress=False)
         lre = L.train_lre(cpu, tok, prompts, ls, lo, prefix_cache=False, progress=False)

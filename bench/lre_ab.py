@@ -64,6 +64,8 @@ def main(argv=None):
     from lrc_nb.models import load_model
     from lre_speed import real_prompts, rel, timed
     base = load_base(args.base)
+    args.base = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", args.base], check=True,
+                               capture_output=True, text=True).stdout.strip()  # HEAD -> the commit it was
     model, tok = load_model("smollm2", dtype=torch.float32, device="cpu")
     relation, prompts = real_prompts(tok, args.prompts, args.relation, 0)
     ls, lo = args.subject_layer, args.object_layer

@@ -148,15 +148,40 @@ def _split_attention(model, kv):
         model.set_attn_implementation(impl)
         _split_state.value = prev
 
+def _plain_twins(model) -> list:
+    """`(module, forward)` for modules whose forward runs a `torch.autograd.Function` that `torch.func` cannot
+    transform (no `setup_context`), with a twin of plain operators computing the same function: BLOOM's GeLU (its
+    custom backward is the analytic derivative of the same tanh formula)."""
+    out = []
+    for m in model.modules():
+        if type(m).__name__ == "BloomGelu":
+            from transformers.models.bloom.modeling_bloom import bloom_gelu_forward
+            out.append((m, bloom_gelu_forward))
+    return out
+
+@contextmanager
+def _instance_forwards(pairs):
+    "Give each module this `forward` for the duration (an instance `forward` already there, e.g. accelerate's, restored)."
+    missing = object()
+    saved = [(m, m.__dict__.get("forward", missing)) for m, _ in pairs]
+    try:
+        for m, f in pairs: m.forward = f
+        yield
+    finally:
+        for m, f in saved:
+            if f is missing: m.__dict__.pop("forward", None)
+            else: m.forward = f
+
 @contextmanager
 def _differentiable_attention(model):
-    "Attention that forward- and reverse-mode AD can batch: PyTorch's math SDPA kernel (everything restored on exit)."
+    """Attention that forward- and reverse-mode AD can batch: PyTorch's math SDPA kernel; and plain-operator twins of
+    modules `torch.func` cannot transform (`_plain_twins`). Everything restored on exit."""
     from torch.nn.attention import sdpa_kernel, SDPBackend
     impl = getattr(model.config, "_attn_implementation", None)
     switch = impl not in (None, "eager", "sdpa")
     if switch: model.set_attn_implementation("sdpa")
     try:
-        with sdpa_kernel([SDPBackend.MATH]):
+        with sdpa_kernel([SDPBackend.MATH]), _instance_forwards(_plain_twins(model)):
             yield
     finally:
         if switch: model.set_attn_implementation(impl)
@@ -243,25 +268,14 @@ class _Linearization:
         hs, n = self._hs, self._tuple
         out = (hs, *[None] * (n - 1)) if n else hs
         def known(*args, **kwargs): return out
-        blocks, missing = decoder_blocks(self.model, self.template)[:self.ls + 1], object()
-        saved = [b.__dict__.get("forward", missing) for b in blocks]
-        try:
-            for b in blocks: b.forward = known
-            yield
-        finally:
-            for b, f in zip(blocks, saved):
-                if f is missing: b.__dict__.pop("forward", None)
-                else: b.forward = f
+        with _instance_forwards([(b, known) for b in decoder_blocks(self.model, self.template)[:self.ls + 1]]): yield
 
     def _settle(self):
         """Keep the split attention and the trimmed MLP only if they reproduce `o` (from the plain forward pass): checked
         on the forward pass that records the VJP, so it costs nothing; if that fails, each is tried alone (the reason
         kept), and without either the cached prefix must reproduce `o` (else `_Unsupported`)."""
         split, trim = self.split, self.trim
-        try: reason = self._fails(split, trim, record=True)
-        except Exception as e:  # the skip is an optimisation: whatever it breaks, the full pass must not
-            if not (split and self.skip): raise
-            self._vjp, reason = None, f"{type(e).__name__}: {e}"
+        reason = self._fails(split, trim, record=True)
         if reason is None: return
         if split and self.skip:  # run blocks 0..l_s again before giving anything else up (the reason kept if that helps)
             self.skip = False
@@ -288,6 +302,10 @@ class _Linearization:
         except _Unsupported as e:
             self._vjp = None
             return str(e)
+        except Exception as e:  # whatever an optimisation breaks, the plain path must not: only that one may raise
+            if not (split or trim is not None): raise
+            self._vjp = None
+            return f"{type(e).__name__}: {e}"
         return None
 
     def _kept(self, attr: str, reason: Optional[str]) -> bool:
@@ -318,7 +336,9 @@ class _Linearization:
         mlp, cols, sel = self.trim
         def gather(mod, args):
             if not args or not torch.is_tensor(args[0]) or args[0].dim() != 3: raise _Unsupported("unexpected MLP input")
-            return (args[0].index_select(1, cols), *args[1:])
+            bt = args[0].shape[:2]  # every per-position input (BLOOM's MLP also takes the residual) keeps the answer columns
+            return tuple(a.index_select(1, cols) if torch.is_tensor(a) and a.dim() == 3 and a.shape[:2] == bt else a
+                         for a in args)
         def scatter(mod, args, out):
             y = out[0] if isinstance(out, tuple) else out
             y = torch.einsum("tn,bnd->btd", sel.to(y.dtype), y)
@@ -362,8 +382,9 @@ class _Linearization:
             except RuntimeError as e:
                 if "setup_context" not in str(e): raise
                 raise NotImplementedError(
-                    f"{type(self.model).__name__} runs a torch.autograd.Function without `setup_context` (BLOOM's GeLU "
-                    "is one), which torch.func cannot differentiate: no LRE Jacobians for this model") from e
+                    f"{type(self.model).__name__} runs a torch.autograd.Function without `setup_context`, which "
+                    "torch.func cannot differentiate (BLOOM's GeLU was one: `_plain_twins` swaps it for plain "
+                    "operators): no LRE Jacobians for this model") from e
             finally: self._grad = False
         return self._vjp
 
