@@ -15,7 +15,9 @@ What is checked for every architecture:
   token);
 - hooks are removed when the forward pass raises, and after an early stop;
 - the caller's tokenizer (padding side, pad token, backend padding) and the model (config, weights, mode) are
-  unchanged afterwards.
+  unchanged afterwards;
+- the LRE's per-prompt Jacobians (cached prefix, split attention, blocks 0..l_s replayed, padded suffixes, each
+  where the model allows it) equal those of whole prompts without a cache, in float64.
 """
 from __future__ import annotations
 
@@ -344,7 +346,9 @@ class _OldStyleAct(nn.Module):
 
 def test_lre_untransformable_function_is_a_clear_error():
     """An autograd.Function torch.func cannot transform (and that `_plain_twins` does not know) is refused with the
-    reason, not a torch internals error; the model is left as it was (no instance `forward`, BLOOM-style swap undone)."""
+    reason, not a torch internals error, and the model is left as it was (no instance `forward`); BLOOM's twin
+    computes the same function and derivative as its GeLU (its swap being undone is checked for every architecture
+    above)."""
     import copy
     from lrc_nb import lre as L
     model, tok = copy.deepcopy(tiny_model("llama")).double(), tok_()
@@ -355,7 +359,7 @@ def test_lre_untransformable_function_is_a_clear_error():
     assert not any("forward" in m.__dict__ for m in model.modules())
     bloom = copy.deepcopy(tiny_model("bloom"))
     twins = L._plain_twins(bloom)
-    assert len(twins) == L_BLOCKS_WITH_GELU(bloom) > 0
+    assert len(twins) == _n_bloom_gelus(bloom) > 0
     x = torch.randn(5, 7, dtype=torch.float64, requires_grad=True)
     from transformers.models.bloom.modeling_bloom import GeLUFunction
     ours, theirs = twins[0][1](x), GeLUFunction.apply(x)
@@ -363,4 +367,4 @@ def test_lre_untransformable_function_is_a_clear_error():
     torch.testing.assert_close(torch.autograd.grad(ours.sum(), x)[0], torch.autograd.grad(theirs.sum(), x)[0])  # ... and derivative
 
 
-def L_BLOCKS_WITH_GELU(model): return sum(type(m).__name__ == "BloomGelu" for m in model.modules())
+def _n_bloom_gelus(model): return sum(type(m).__name__ == "BloomGelu" for m in model.modules())
