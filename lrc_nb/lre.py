@@ -302,6 +302,7 @@ class _Linearization:
         except _Unsupported as e:
             self._vjp = None
             return str(e)
+        except (torch.cuda.OutOfMemoryError, NotImplementedError): raise  # no other path would do better
         except Exception as e:  # whatever an optimisation breaks, the plain path must not: only that one may raise
             if not (split or trim is not None): raise
             self._vjp = None
