@@ -48,7 +48,7 @@ def main(argv=None):
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    prompts = [TA._Prompt(p, s, a) for p, s, a in zip(TA.PROMPTS, TA.SUBJECTS, TA.ANSWERS)]
+    prompts = TA.lre_prompts()
     tok, ls, lo, out, bad = TA.tok_(), 1, 2, {}, []
     kw = dict(progress=False, **({"pad_suffixes": True} if args.pad else {}))
     for name in TA.NAMES:

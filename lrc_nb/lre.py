@@ -441,28 +441,32 @@ def _pad_suffixes(model, pad_suffixes: Optional[bool], fast: bool) -> bool:
 def _linearize(model, tok, items, groups, ls, lo, prefix_cache=True, padding_side="right", template=None):
     """A `_Linearization` per group, one after the other. Padded suffixes are exact only under the split attention
     (causal, so pads see real tokens and no row is all masked): a padded group that cannot keep it is rebuilt as one
-    group per suffix length."""
+    group per suffix length (`_groups`), and so is every later group without being tried (the model is the same)."""
+    def make(idx): return _Linearization(model, tok, items, idx, ls, lo, prefix_cache, padding_side, template)
+    padding_ok = True
     for idx in groups:
-        lin = _Linearization(model, tok, items, idx, ls, lo, prefix_cache, padding_side, template)
-        lengths = {}
-        for i in idx: lengths.setdefault(items[i].suffix, []).append(i)
-        if lin.split or len(lengths) == 1: yield lin
-        else:
-            for sub in lengths.values(): yield _Linearization(model, tok, items, sub, ls, lo, prefix_cache, padding_side, template)
+        parts = [[idx[j] for j in g] for g in _groups([items[i] for i in idx], len(idx))]  # by suffix length
+        if len(parts) > 1 and padding_ok:
+            lin = make(idx)
+            if lin.split:
+                yield lin
+                continue
+            padding_ok = False
+        for sub in parts: yield make(sub)
 
 def _exact(model, tok, prompts, subject_layer, object_layer, object_aggregation, batch_size, chunk_size,
            prefix_cache, padding_side, template, progress, keep, pad_suffixes=None):
     ls, lo, items = _setup(model, tok, prompts, subject_layer, object_layer, object_aggregation, template)
     n, d, acc = len(items), hidden_size(model), _acc_dtype(model)
     groups = _groups(items, batch_size, _pad_suffixes(model, pad_suffixes, fast=False))
-    W = Js = O = None  # sums, on the device of the subject states (moved to the CPU at the end)
+    W = Js = None  # sums, on the device of the subject states (moved to the CPU at the end)
     J_all = torch.zeros(n, d, d, dtype=acc) if keep else None
     S_all, O_all = torch.zeros(n, d, dtype=acc), torch.zeros(n, d, dtype=acc)
     with _differentiable_attention(model), _bar(n, "LRE Jacobians (prompts)", progress) as bar:
         for lin in _linearize(model, tok, items, groups, ls, lo, prefix_cache, padding_side, template):
             o, vjp, idx = *lin.vjp(), lin.idx
             B, s0 = len(idx), lin.s0.to(acc)
-            if W is None: W, Js, O = (torch.zeros(*shape, dtype=acc, device=s0.device) for shape in ((d, d), (d,), (d,)))
+            if W is None: W, Js = torch.zeros(d, d, dtype=acc, device=s0.device), torch.zeros(d, dtype=acc, device=s0.device)
             R = chunk_size or _auto_chunk(model, lin.tokens, o.device, d)
             for i0 in range(0, d, R):
                 r = min(R, d - i0)
@@ -472,10 +476,9 @@ def _exact(model, tok, prompts, subject_layer, object_layer, object_aggregation,
                 W[i0:i0 + r] += g.sum(1)
                 Js[i0:i0 + r] += torch.einsum("rbd,bd->r", g, s0)  # sum_b (J_b s_b)
                 if keep: J_all[idx, i0:i0 + r] = g.transpose(0, 1).cpu()
-            O += lin.o0.to(acc).sum(0).to(O.device)  # block l_o may sit on another GPU (device_map)
             S_all[idx], O_all[idx] = s0.cpu(), lin.o0.to(acc).cpu()
             bar.update(len(idx))
-    return ls, lo, W.cpu() / n, (O - Js).cpu() / n, J_all, S_all, O_all
+    return ls, lo, W.cpu() / n, (O_all.sum(0) - Js.cpu()) / n, J_all, S_all, O_all
 
 def prompt_jacobians(model, tok, prompts, subject_layer: int, object_layer: int, object_aggregation: str = "mean",
                      batch_size: int = 32, chunk_size: Optional[int] = None, prefix_cache: bool = True,

@@ -299,8 +299,10 @@ def test_clear_errors(name):
 
 
 # ---------------------------------------------------------------------------------------------------------------
-class _Prompt:
-    def __init__(self, text, subject, answer): self.text, self.subject, self.answer = text, subject, answer
+def lre_prompts():
+    "PROMPTS as `lrc_nb.data.Prompt`s (what the LRE trains on)."
+    from lrc_nb.data import Prompt
+    return [Prompt(p, s, a, relation="tiny") for p, s, a in zip(PROMPTS, SUBJECTS, ANSWERS)]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -311,7 +313,7 @@ def test_lre_jacobians_skip_and_padding_match_whole_prompts(name):
     import copy
     from lrc_nb import lre as L
     model, tok = copy.deepcopy(tiny_model(name)).double(), tok_()
-    prompts = [_Prompt(p, s, a) for p, s, a in zip(PROMPTS, SUBJECTS, ANSWERS)]
+    prompts = lre_prompts()
     ls, lo = 1, 2
     ref = L.prompt_jacobians(model, tok, prompts, ls, lo, prefix_cache=False, progress=False).J
     items = L._items(tok, prompts, "mean")
@@ -353,7 +355,7 @@ def test_lre_untransformable_function_is_a_clear_error():
     from lrc_nb import lre as L
     model, tok = copy.deepcopy(tiny_model("llama")).double(), tok_()
     model.model.layers[2].mlp.act_fn = _OldStyleAct()
-    prompts = [_Prompt(p, s, a) for p, s, a in zip(PROMPTS, SUBJECTS, ANSWERS)]
+    prompts = lre_prompts()
     with pytest.raises(NotImplementedError, match="torch.func cannot differentiate"):
         L.prompt_jacobians(model, tok, prompts, 1, 2, progress=False)
     assert not any("forward" in m.__dict__ for m in model.modules())
