@@ -19,7 +19,7 @@ from .extraction import (Batch, tokenize, pad_token_id, subject_token_index, ans
                                block_hooks, module_hooks, StopForward, extract_subject_states, extract_object_states)
 
 # %% auto #0
-__all__ = ['TokenizedPrompt', 'Jacobians', 'prompt_jacobians', 'Lre', 'InvertedLre', 'train_lre', 'train_lre_fast',
+__all__ = ['TokenizedPrompt', 'Jacobians', 'prompt_jacobians', 'Lre', 'InvertedLre', 'train_lre', 'krylov_svd', 'train_lre_fast',
            'faithfulness', 'rank_sweep']
 
 # %% ../nbs/03_lre.ipynb #d8d1cf1e
@@ -118,6 +118,7 @@ def _split_prefix_attention(module, query, key, value, attention_mask=None, scal
         if kwargs.get(k) is not None: raise _Unsupported(f"attention argument {k}")
     if dropout and module.training: raise _Unsupported("dropout in training mode")
     st["calls"][li] = st["calls"].get(li, 0) + 1
+    if len(st["kv"][li]) == 4: return _packed_prefix_attention(st["kv"][li], query, key, value, scaling, softcap)
     kp, vp, pad = st["kv"][li]  # [B, kvh, P, hd] twice, [B, 1, 1, P] True where the prefix is padding
     B, H, T, hd = query.shape
     kvh = key.shape[1]
@@ -133,6 +134,27 @@ def _split_prefix_attention(module, query, key, value, attention_mask=None, scal
     P = kp.shape[2]
     out = _ConstMatmul.apply(w[..., :P], vp) + torch.matmul(w[..., P:], value)  # [B, kvh, gT, hd]
     return out.reshape(B, H, T, hd).transpose(1, 2), None  # [B, T, H, hd], as HF's attention functions return
+
+def _packed_prefix_attention(kv, query, key, value, scaling, softcap):
+    """The same attention for a packed batch: one row of all the prompts' suffixes (`seg[t]`: the prompt of token
+    `t`); each token attends to its own prompt's prefix and, causally, to its own prompt's suffix tokens."""
+    kp, vp, pad, seg = kv  # [B, kvh, P, hd] twice, [B, 1, 1, P], [N]
+    one, H, N, hd = query.shape
+    kvh, P = key.shape[1], kp.shape[2]
+    if one != 1 or H % kvh or kp.shape[1] != kvh or key.shape[2] != N: raise _Unsupported("unexpected packed layout")
+    g, scale = H // kvh, (hd ** -0.5 if scaling is None else scaling)
+    q = query.reshape(kvh, g, N, hd)
+    sp = _ConstMatmul.apply(q.permute(2, 0, 1, 3), kp[seg].transpose(-1, -2)) * scale  # [N, kvh, g, P]: own prefix
+    sp = sp.masked_fill(pad[seg], float("-inf")).permute(1, 2, 0, 3).reshape(1, kvh, g * N, P)
+    ss = torch.matmul(q.reshape(1, kvh, g * N, hd), key.transpose(-1, -2)) * scale  # [1, kvh, gN, N]
+    if softcap is not None: sp, ss = torch.tanh(sp / softcap) * softcap, torch.tanh(ss / softcap) * softcap
+    t = torch.arange(N, device=seg.device)
+    hidden = (seg[:, None] != seg[None, :]) | (t[None, :] > t[:, None])  # another prompt's token, or a later one
+    w = torch.cat([sp, ss.masked_fill(hidden.repeat(g, 1), float("-inf"))], -1)
+    w = torch.softmax(w, dim=-1, dtype=torch.promote_types(q.dtype, torch.float32)).to(q.dtype)
+    wp = w[..., :P].reshape(kvh, g, N, P).permute(2, 0, 1, 3)  # [N, kvh, g, P]
+    out = _ConstMatmul.apply(wp, vp[seg]).permute(1, 2, 0, 3).reshape(1, kvh, g * N, hd) + torch.matmul(w[..., P:], value)
+    return out.reshape(1, H, N, hd).transpose(1, 2), None
 
 @contextmanager
 def _split_attention(model, kv):
@@ -186,11 +208,14 @@ def _differentiable_attention(model):
     finally:
         if switch: model.set_attn_implementation(impl)
 
+class _Unpack(Exception): "The packed suffixes did not reproduce `o`: build the group again, padded."
+
 class _Linearization:
     "o(s) for one group of prompts: object states `[B,d]` as a function of subject states `[B,d]`, all else fixed."
 
     def __init__(self, model, tok, items, idx, ls: int, lo: int, prefix_cache: bool = True,
-                 padding_side: str = "right", template: Optional[str] = None, split: bool = True, trim: bool = True):
+                 padding_side: str = "right", template: Optional[str] = None, split: bool = True, trim: bool = True,
+                 pack: bool = False):
         if padding_side not in ("left", "right"):
             raise ValueError(f"padding_side must be 'left' or 'right', not {padding_side!r}")
         self.model, self.ls, self.lo, self.template, self.idx = model, ls, lo, template, list(idx)
@@ -238,15 +263,35 @@ class _Linearization:
         self.split = bool(split and self.kv is not None)
         self.skip = self.split  # blocks 0..l_s of the suffix are known: the split passes take them from the plain one
         self._hs = h[:, P:].contiguous() if self.skip else None
+        self.packed = self.split and pack and B > 1
+        if self.packed: self._pack(its, P)
         self.trim = None
         if trim:
             try: self.trim = self._trim_plan()
             except _Unsupported as e: self.trim_reason = str(e)
         if self.kv is not None or self.trim is not None:
             try: self._settle()
+            except _Unpack as e:  # padded, as if never packed
+                self.__init__(model, tok, items, idx, ls, lo, prefix_cache, padding_side, template, split, trim, False)
+                self.pack_reason = str(e)
             except _Unsupported as e:  # not even the cached prefix reproduces o: whole prompts, no cache
                 self.__init__(model, tok, items, idx, ls, lo, False, padding_side, template, split, trim)
                 self.cache_reason = str(e)
+
+    def _pack(self, its, P):
+        """The split passes on one row of all suffixes, without padding: token ids, positions, block `l_s`'s states,
+        where the subjects sit and which positions make `o`, taken from the padded layout of the plain pass."""
+        seg = torch.tensor([b for b, it in enumerate(its) for _ in range(it.suffix)], device=self.A.device)
+        col = torch.tensor([j for it in its for j in range(it.suffix)], device=self.A.device)
+        first = torch.tensor([0] + [it.suffix for it in its[:-1]], device=self.A.device).cumsum(0)
+        self.split_inputs = {k: (torch.ones_like(v[seg, col])[None] if k == "attention_mask" else v[seg, col][None])
+                             for k, v in self.split_inputs.items()}
+        self.split_kv = {i: (k, v, pad, seg) for i, (k, v, pad) in self.split_kv.items()}
+        self.rows, self.scols = torch.zeros_like(self.rows), first
+        A = torch.zeros(len(its), len(seg), dtype=self.A.dtype, device=self.A.device)
+        A[seg, torch.arange(len(seg), device=seg.device)] = self.A[seg, col]
+        self.A, self.tokens = A, len(seg)
+        if self._hs is not None: self._hs = self._hs[seg, col][None]
 
     def _read(self, inputs, scols, A, cache):
         "`(s, o, h)` from one forward pass without gradients (HF's own attention); `h`: block `l_s`'s output `[B,T,d]`."
@@ -277,6 +322,7 @@ class _Linearization:
         split, trim = self.split, self.trim
         reason = self._fails(split, trim, record=True)
         if reason is None: return
+        if self.packed: raise _Unpack(reason)  # every fallback needs the padded layout
         if split and self.skip:  # run blocks 0..l_s again before giving anything else up (the reason kept if that helps)
             self.skip = False
             if self._fails(split, trim, record=True) is None:
@@ -359,7 +405,9 @@ class _Linearization:
         def put(h, l):
             if self._grad: torch.set_grad_enabled(True)  # record only blocks after l_s; no_grad's exit restores the mode
             return h.index_put((self.rows, self.scols), s.to(h.dtype))
-        def get(h, l): box["o"] = torch.einsum("bt,btd->bd", self.A.to(h.dtype), h)
+        def get(h, l):
+            if self.packed and self.split: box["o"] = self.A.to(h.dtype) @ h[0]  # [B, N] @ [N, d]
+            else: box["o"] = torch.einsum("bt,btd->bd", self.A.to(h.dtype), h)
         hooks = {self.ls: put, self.lo: get}
         if self.split:  # the suffix alone, no cache: the prefix keys/values enter through the attention function
             with _split_attention(self.model, self.split_kv) as st, self._skipped(), self._trimmed(), torch.no_grad():
@@ -434,36 +482,47 @@ class Jacobians(NamedTuple):
 
 def _pad_suffixes(model, pad_suffixes: Optional[bool], fast: bool) -> bool:
     """Default: pad the suffixes (one group instead of one per suffix length) for the fast estimator on a GPU, where a
-    group costs more in overhead than its padding costs in compute; exact rows are many enough to be compute-bound."""
+    group costs more in overhead than its padding costs in compute; exact rows are many enough to be compute-bound.
+    (On a GPU the suffixes are packed first, `_pack_suffixes`; padding is what a group falls back to.)"""
     if pad_suffixes is None: return fast and next(model.parameters()).device.type == "cuda"
     return bool(pad_suffixes)
 
-def _linearize(model, tok, items, groups, ls, lo, prefix_cache=True, padding_side="right", template=None):
-    """A `_Linearization` per group, one after the other. Padded suffixes are exact only under the split attention
-    (causal, so pads see real tokens and no row is all masked): a padded group that cannot keep it is rebuilt as one
-    group per suffix length (`_groups`), and so is every later group without being tried (the model is the same)."""
-    def make(idx): return _Linearization(model, tok, items, idx, ls, lo, prefix_cache, padding_side, template)
-    padding_ok = True
+def _pack_suffixes(model, pack_suffixes: Optional[bool]) -> bool:
+    """Default: pack the suffixes of a group into one row for exact and fast on a GPU, where it saves the padded rows
+    at no extra cost; on the CPU the per-token prefix gather and the larger masks cost more than the padding saves."""
+    if pack_suffixes is None: return next(model.parameters()).device.type == "cuda"
+    return bool(pack_suffixes)
+
+def _linearize(model, tok, items, groups, ls, lo, prefix_cache=True, padding_side="right", template=None,
+               pack=False, pad=True):
+    """A `_Linearization` per group, one after the other. A group of several suffix lengths is packed (`pack`) or
+    padded (`pad`). Both are exact only under the split attention (padding: causal, so pads see real tokens and no
+    row is all masked): a group that cannot keep it, or that `pack` alone asked for and that could not stay packed,
+    is rebuilt as one group per suffix length (`_groups`), and every later group is too, without being tried first
+    (the model is the same); a packed group that fell back to padding drops packing for the later groups."""
+    def make(idx, pack=False): return _Linearization(model, tok, items, idx, ls, lo, prefix_cache, padding_side, template, pack=pack)
     for idx in groups:
         parts = [[idx[j] for j in g] for g in _groups([items[i] for i in idx], len(idx))]  # by suffix length
-        if len(parts) > 1 and padding_ok:
-            lin = make(idx)
-            if lin.split:
+        if len(parts) > 1 and (pack or pad):
+            lin = make(idx, pack)
+            if lin.split and (lin.packed or pad):
+                pack = pack and lin.packed
                 yield lin
                 continue
-            padding_ok = False
+            pack, pad = False, pad and lin.split
         for sub in parts: yield make(sub)
 
 def _exact(model, tok, prompts, subject_layer, object_layer, object_aggregation, batch_size, chunk_size,
-           prefix_cache, padding_side, template, progress, keep, pad_suffixes=None):
+           prefix_cache, padding_side, template, progress, keep, pad_suffixes=None, pack_suffixes=None):
     ls, lo, items = _setup(model, tok, prompts, subject_layer, object_layer, object_aggregation, template)
     n, d, acc = len(items), hidden_size(model), _acc_dtype(model)
-    groups = _groups(items, batch_size, _pad_suffixes(model, pad_suffixes, fast=False))
+    pack, pad = _pack_suffixes(model, pack_suffixes), _pad_suffixes(model, pad_suffixes, fast=False)
+    groups = _groups(items, batch_size, pack or pad)
     W = Js = None  # sums, on the device of the subject states (moved to the CPU at the end)
     J_all = torch.zeros(n, d, d, dtype=acc) if keep else None
     S_all, O_all = torch.zeros(n, d, dtype=acc), torch.zeros(n, d, dtype=acc)
     with _differentiable_attention(model), _bar(n, "LRE Jacobians (prompts)", progress) as bar:
-        for lin in _linearize(model, tok, items, groups, ls, lo, prefix_cache, padding_side, template):
+        for lin in _linearize(model, tok, items, groups, ls, lo, prefix_cache, padding_side, template, pack, pad):
             o, vjp, idx = *lin.vjp(), lin.idx
             B, s0 = len(idx), lin.s0.to(acc)
             if W is None: W, Js = torch.zeros(d, d, dtype=acc, device=s0.device), torch.zeros(d, dtype=acc, device=s0.device)
@@ -483,11 +542,12 @@ def _exact(model, tok, prompts, subject_layer, object_layer, object_aggregation,
 def prompt_jacobians(model, tok, prompts, subject_layer: int, object_layer: int, object_aggregation: str = "mean",
                      batch_size: int = 32, chunk_size: Optional[int] = None, prefix_cache: bool = True,
                      padding_side: str = "right", template: Optional[str] = None,
-                     progress: Optional[bool] = None, pad_suffixes: Optional[bool] = None) -> Jacobians:
+                     progress: Optional[bool] = None, pad_suffixes: Optional[bool] = None,
+                     pack_suffixes: Optional[bool] = None) -> Jacobians:
     "Exact per-prompt Jacobians ∂o/∂s `[n,d,d]` with the subject and object states, batched across prompts."
     _, _, _, _, J, s, o = _exact(model, tok, prompts, subject_layer, object_layer, object_aggregation, batch_size,
                                   chunk_size, prefix_cache, padding_side, template, progress, keep=True,
-                                  pad_suffixes=pad_suffixes)
+                                  pad_suffixes=pad_suffixes, pack_suffixes=pack_suffixes)
     return Jacobians(J, s, o)
 
 # %% ../nbs/03_lre.ipynb #8ab34101
@@ -576,12 +636,12 @@ class InvertedLre:
 def train_lre(model, tok, prompts, subject_layer: int, object_layer: int, object_aggregation: str = "mean",
               relation: str = "", batch_size: int = 32, chunk_size: Optional[int] = None, prefix_cache: bool = True,
               padding_side: str = "right", template: Optional[str] = None, progress: Optional[bool] = None,
-              pad_suffixes: Optional[bool] = None) -> Lre:
+              pad_suffixes: Optional[bool] = None, pack_suffixes: Optional[bool] = None) -> Lre:
     "Exact LRE: `W` = mean over prompts of ∂o/∂s, `b` = mean of `o − J s`; float32 (float64 for a float64 model), on the CPU."
     t0 = time.perf_counter()
     ls, lo, W, b, _, _, _ = _exact(model, tok, prompts, subject_layer, object_layer, object_aggregation, batch_size,
                                    chunk_size, prefix_cache, padding_side, template, progress, keep=False,
-                                   pad_suffixes=pad_suffixes)
+                                   pad_suffixes=pad_suffixes, pack_suffixes=pack_suffixes)
     return Lre(W.contiguous(), b, ls, lo, object_aggregation, relation,
                {"method": "exact", "n_prompts": len(prompts), "seconds": time.perf_counter() - t0,
                 "prefix_cache": prefix_cache})
@@ -589,22 +649,45 @@ def train_lre(model, tok, prompts, subject_layer: int, object_layer: int, object
 # %% ../nbs/03_lre.ipynb #29448cb5
 def _orth(Y): return torch.linalg.qr(Y)[0]
 
+def krylov_svd(matvec, rmatvec, d: int, block: int, power_iters: int = 1, seed: int = 0, device=None,
+               dtype=torch.float32) -> tuple:
+    """`(U, S, V)`, `W ≈ U diag(S) Vᵀ` on the block-Krylov space `[Q₀ … Q_q]` (`block (q + 1)` dimensions, `q` =
+    `power_iters`) of a `d × d` operator known only through `matvec(X) = W X` and `rmatvec(X) = Wᵀ X` (`[d, m]`):
+    `q + 1` calls of each, `block` vectors per call, Gaussian start `Ω` from `seed`."""
+    if block < 1 or power_iters < 0 or block * (power_iters + 1) > d:
+        raise ValueError(f"need block >= 1, power_iters >= 0 and block (power_iters + 1) <= d = {d}; got {block}, {power_iters}")
+    Omega = torch.randn(d, block, generator=torch.Generator().manual_seed(seed), dtype=dtype).to(device)
+    blocks, Z = [_orth(matvec(Omega))], []  # Z[j] = Wᵀ Q_j
+    for _ in range(power_iters):
+        Z.append(rmatvec(blocks[-1]))
+        Y, K = matvec(Z[-1]), torch.cat(blocks, 1)
+        for _ in range(2): Y = Y - K @ (K.T @ Y)  # keep the new block orthogonal to the earlier ones
+        blocks.append(_orth(Y))
+    K, WtK = torch.cat(blocks, 1), torch.cat(Z + [rmatvec(blocks[-1])], 1)  # Wᵀ K: only the last block is new
+    Ub, S, Vh = torch.linalg.svd(WtK.T, full_matrices=False)  # B = Kᵀ W = Û S Vᵀ
+    return K @ Ub, S, Vh.T
+
 def train_lre_fast(model, tok, prompts, subject_layer: int, object_layer: int, rank: int,
                    object_aggregation: str = "mean", relation: str = "", oversample: int = 16, power_iters: int = 1,
                    seed: int = 0, batch_size: int = 32, chunk_size: Optional[int] = None, prefix_cache: bool = True,
                    template: Optional[str] = None, progress: Optional[bool] = None,
-                   pad_suffixes: Optional[bool] = None) -> InvertedLre:
+                   pad_suffixes: Optional[bool] = None, block: Optional[int] = None,
+                   pack_suffixes: Optional[bool] = None) -> InvertedLre:
     "A rank-`rank` inverted LRE from a randomized block-Krylov SVD of `W` built from JVPs and VJPs; `W` is never formed."
     t0 = time.perf_counter()
     ls, lo, items = _setup(model, tok, prompts, subject_layer, object_layer, object_aggregation, template)
     d, n, acc = hidden_size(model), len(items), _acc_dtype(model)
     _check_rank(rank, d)
     if oversample < 0 or power_iters < 0: raise ValueError("oversample and power_iters must be >= 0")
-    l = min(rank + oversample, d)
-    power_iters = max(0, min(power_iters, d // l - 1))  # a Krylov space has at most d dimensions
-    groups = _groups(items, batch_size, _pad_suffixes(model, pad_suffixes, fast=True))
+    if block is not None and block < 1: raise ValueError(f"block must be at least 1, got {block}")
+    block = min(rank + oversample if block is None else int(block), d)  # vectors per round
+    power_iters = max(0, min(power_iters, d // block - 1))  # a Krylov space has at most d dimensions
+    if block * (power_iters + 1) < rank:
+        raise ValueError(f"a Krylov space of {power_iters + 1} blocks of {block} vectors has fewer than rank = {rank} dimensions")
+    pack, pad = _pack_suffixes(model, pack_suffixes), _pad_suffixes(model, pad_suffixes, fast=True)
+    groups = _groups(items, batch_size, pack or pad)
     with _differentiable_attention(model), _bar(len(groups) * (2 * power_iters + 3), "fast LRE", progress) as bar:
-        lins = list(_linearize(model, tok, items, groups, ls, lo, prefix_cache, "right", template))
+        lins = list(_linearize(model, tok, items, groups, ls, lo, prefix_cache, "right", template, pack, pad))
         vjps = [lin.vjp()[1] for lin in lins]
         bar.total = len(lins) * (2 * power_iters + 3)
         bar.update(len(lins))
@@ -630,26 +713,18 @@ def train_lre_fast(model, tok, prompts, subject_layer: int, object_layer: int, r
                     out[:, a:z] += vjp(u).to(acc).sum(1).T
                 bar.update(1)
             return out / n
-        Omega = torch.randn(d, l, generator=torch.Generator().manual_seed(seed), dtype=acc).to(dev)  # all on the device
-        blocks, Z = [_orth(matvec(Omega))], []  # Z[j] = Wᵀ Q_j
-        for _ in range(power_iters):
-            Z.append(rmatvec(blocks[-1]))
-            Y, K = matvec(Z[-1]), torch.cat(blocks, 1)
-            for _ in range(2): Y = Y - K @ (K.T @ Y)  # keep the new block orthogonal to the earlier ones
-            blocks.append(_orth(Y))
-        K, WtK = torch.cat(blocks, 1), torch.cat(Z + [rmatvec(blocks[-1])], 1)  # Wᵀ K: only the last block is new
-        Ub, S, Vh = torch.linalg.svd(WtK.T, full_matrices=False)  # B = Kᵀ W = Û S Vᵀ
+        U, S, V = krylov_svd(matvec, rmatvec, d, block, power_iters, seed, dev, acc)
         js = sum(lin.jvp(lin.s0[None])[0].to(acc).sum(0).to(dev) for lin in lins)  # sum_b J_b s_b, exactly
-        K, Ub, S, Vh, js = (x.cpu() for x in (K, Ub, S, Vh, js))
+        U, S, V, js = (x.cpu() for x in (U, S, V, js))
     if S[rank - 1] <= _rank_tol(S, d):
         raise ValueError(f"W has fewer than {rank} singular values above {_rank_tol(S, d):.1e}; rank {rank} would divide by ~0")
     bias = (sum(lin.o0.to(acc).sum(0).cpu() for lin in lins) - js) / n
     dt = acc
-    return InvertedLre((K @ Ub[:, :rank]).to(dt).contiguous(), S[:rank].to(dt), Vh[:rank].T.to(dt).contiguous(),
+    return InvertedLre(U[:, :rank].to(dt).contiguous(), S[:rank].to(dt), V[:, :rank].to(dt).contiguous(),
                        bias.to(dt), rank, ls, lo, relation,
                        {"method": "fast", "n_prompts": n, "oversample": oversample, "power_iters": power_iters,
                         "seed": seed, "seconds": time.perf_counter() - t0, "prefix_cache": prefix_cache,
-                        "passes": {"jvp": l * (power_iters + 1) + 1, "vjp": l * (power_iters + 1)}},
+                        "block": block, "passes": {"jvp": block * (power_iters + 1) + 1, "vjp": block * (power_iters + 1)}},
                        object_aggregation)
 
 # %% ../nbs/03_lre.ipynb #dbb7c6f7

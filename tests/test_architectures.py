@@ -307,7 +307,7 @@ def lre_prompts():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_lre_jacobians_skip_and_padding_match_whole_prompts(name):
-    """The LRE's fast paths (cached prefix, split attention, blocks 0..l_s taken from the plain pass, padded suffixes)
+    """The LRE's fast paths (cached prefix, split attention, blocks 0..l_s taken from the plain pass, padded or packed suffixes)
     give the same per-prompt Jacobians as whole prompts without any cache, in float64, on every architecture; where a
     path cannot reproduce `o` it must say why and fall back, never change J. Also: no instance `forward` is left."""
     import copy
@@ -321,10 +321,14 @@ def test_lre_jacobians_skip_and_padding_match_whole_prompts(name):
         lins = [L._Linearization(model, tok, items, idx, ls, lo) for idx in L._groups(items, 32)]
     for lin in lins:  # every group either skips blocks 0..l_s or says why not
         assert lin.skip or lin.kv is None or not lin.split or lin.__dict__.get("skip_reason"), (name, lin.idx)
-    for pad in (False, True):
-        J = L.prompt_jacobians(model, tok, prompts, ls, lo, pad_suffixes=pad, progress=False).J
+    for pad, pack in ((False, False), (True, False), (False, True)):
+        J = L.prompt_jacobians(model, tok, prompts, ls, lo, pad_suffixes=pad, pack_suffixes=pack, progress=False).J
         err = ((J - ref).norm() / ref.norm()).item()
-        assert err < 1e-7, (name, pad, err)  # float64; Gemma 2 still computes a part in float32 (2e-8 on every path)
+        assert err < 1e-7, (name, pad, pack, err)  # float64; Gemma 2 still computes a part in float32 (2e-8 on every path)
+    with L._differentiable_attention(model):  # packing is used wherever the split attention is, or says why not
+        packed = list(L._linearize(model, tok, items, L._groups(items, 32, True), ls, lo, pack=True, pad=False))
+    for lin in packed:
+        if lin.split and len({items[i].suffix for i in lin.idx}) > 1: assert lin.packed, (name, lin.__dict__.get("pack_reason"))
     assert not any("forward" in m.__dict__ for m in model.modules()), name
 
 
