@@ -8,7 +8,9 @@ device synchronised before and after; "rest" is the call minus the phases (the s
     python bench/fast_phases.py --device cpu --config llama2-7b-tiny --json OUT.json      # the same code, tiny
 
 A run may carry modifiers: `fast:q1+nopad+noskip` groups prompts by suffix length and runs blocks 0..l_s in every
-pass (what the code did before both changes), `exact+pad` pads the suffixes on any device.
+pass (what the code did before both changes), `exact+pad` pads the suffixes on any device, `+pack` / `+nopack`
+packs them into one row (or not); `fast:q1:b104` pushes
+104 vectors per round (`train_lre_fast`'s `block`) instead of its default.
 """
 import argparse, json, sys, time
 from collections import defaultdict
@@ -60,16 +62,18 @@ class NoSkip:
 
 def run(kind, model, prompts, ls, lo, rank, kw):
     """`exact` or `fast:qN`, then optional modifiers: `+pad` / `+nopad` (`pad_suffixes`; default: the library's
-    choice for the device), `+noskip` (blocks 0..l_s run in every pass)."""
+    choice for the device), `+pack` / `+nopack` (`pack_suffixes`), `+noskip` (blocks 0..l_s run in every pass)."""
     base, *mods = kind.split("+")
-    unknown = set(mods) - {"pad", "nopad", "noskip"}
+    unknown = set(mods) - {"pad", "nopad", "noskip", "pack", "nopack"}
     if unknown: raise SystemExit(f"unknown modifiers {sorted(unknown)} in {kind!r}")
     kw = dict(kw)
     if "pad" in mods or "nopad" in mods: kw["pad_suffixes"] = "pad" in mods
+    if "pack" in mods or "nopack" in mods: kw["pack_suffixes"] = "pack" in mods
     if base == "exact": f = lambda: L.train_lre(model, None, prompts, ls, lo, **kw)
-    else:
-        q = int(base.split(":q")[1])
-        f = lambda: L.train_lre_fast(model, None, prompts, ls, lo, rank=rank, power_iters=q, **kw)
+    else:  # fast:qN, or fast:qN:bM (M vectors per round)
+        q, *blk = base.split(":q")[1].split(":b")
+        if blk: kw["block"] = int(blk[0])
+        f = lambda: L.train_lre_fast(model, None, prompts, ls, lo, rank=rank, power_iters=int(q), **kw)
     if "noskip" not in mods: return f
     def noskip():
         with NoSkip(): return f()

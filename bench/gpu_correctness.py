@@ -1,8 +1,9 @@
 """The LRE's GPU code paths against a CPU reference, in float64, on tiny random models (the architectures of
 `tests/test_architectures.py`, built from configs: no download).
 
-On a CUDA device the library takes paths a CPU run never takes by default: the fast estimator pads the suffixes
-into one group (`pad_suffixes=None` -> True on a GPU), and its sums, QR and SVD stay on the device. This checks,
+On a CUDA device the library takes paths a CPU run never takes by default: exact and fast pack the suffixes of a
+group into one row (`pack_suffixes=None` -> True on a GPU; the fast estimator pads them where packing is refused),
+and the sums, QR and SVD stay on the device. This checks,
 per architecture:
   - exact per-prompt J on the GPU (default settings) vs whole prompts without a cache on the CPU;
   - the fast estimator on the GPU with a full sketch (k + oversample = d, no power iteration: exact up to
@@ -16,7 +17,7 @@ condition number (up to 1.6e-4). The failure this guards against is of another s
 sliding-window model gave a NaN J before `_linearize` regrouped them.
 
     python bench/gpu_correctness.py --json OUT.json       # on a machine with a CUDA GPU
-    python bench/gpu_correctness.py --device cpu          # the same checks on the CPU (pads only if --pad)
+    python bench/gpu_correctness.py --device cpu          # the same checks on the CPU (packs / pads only if --pack / --pad)
 """
 from __future__ import annotations
 
@@ -44,13 +45,14 @@ def rel(a, b): return ((a.cpu() - b.cpu()).norm() / b.cpu().norm()).item()
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--device", default="cuda")
-    ap.add_argument("--pad", action="store_true", help="force pad_suffixes=True (the GPU default) on any device")
+    ap.add_argument("--pad", action="store_true", help="force pad_suffixes=True on any device")
+    ap.add_argument("--pack", action="store_true", help="force pack_suffixes=True (the GPU default) on any device")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     prompts = TA.lre_prompts()
     tok, ls, lo, out, bad = TA.tok_(), 1, 2, {}, []
-    kw = dict(progress=False, **({"pad_suffixes": True} if args.pad else {}))
+    kw = dict(progress=False, **({"pad_suffixes": True} if args.pad else {}), **({"pack_suffixes": True} if args.pack else {}))
     for name in TA.NAMES:
         cpu = copy.deepcopy(TA.tiny_model(name)).double()
         ref = L.prompt_jacobians(cpu, tok, prompts, ls, lo, prefix_cache=False, progress=False)
@@ -70,7 +72,7 @@ def main(argv=None):
     dev = torch.cuda.get_device_name() if torch.device(args.device).type == "cuda" else args.device
     print(f"{len(out)} architectures on {dev}: " + (f"FAILED {bad}" if bad else f"all within {TOL}"))
     if args.json:
-        Path(args.json).write_text(json.dumps({"device": dev, "torch": torch.__version__, "pad": args.pad,
+        Path(args.json).write_text(json.dumps({"device": dev, "torch": torch.__version__, "pad": args.pad, "pack": args.pack,
                                                "errors": out, "failed": bad}, indent=1) + "\n")
     return 1 if bad else 0
 

@@ -182,6 +182,7 @@ def main(argv=None):
     ap.add_argument("--relation", default="country_capital_city")
     ap.add_argument("--oversample", type=int, default=16)
     ap.add_argument("--power-iters", type=int, default=1)
+    ap.add_argument("--block", type=int, default=None, help="fast: vectors per round (default: train_lre_fast's)")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
@@ -224,7 +225,7 @@ def main(argv=None):
     mem_exact = torch.cuda.max_memory_allocated() if torch.device(dev).type == "cuda" else None
     if torch.device(dev).type == "cuda": torch.cuda.reset_peak_memory_stats()
     fast, t_fast, c_fast = timed(lambda: train_lre_fast(model, tok, prompts, ls, lo, rank=rank, oversample=args.oversample,
-                                                        power_iters=args.power_iters, seed=args.seed, **kw), dev)
+                                                        power_iters=args.power_iters, block=args.block, seed=args.seed, **kw), dev)
     mem_fast = torch.cuda.max_memory_allocated() if torch.device(dev).type == "cuda" else None
 
     W = lre.weight.double()
@@ -233,6 +234,7 @@ def main(argv=None):
     res = {"model": model_name, "device": dev, "dtype": args.dtype, "d": d, "rank": rank, "prompts": len(prompts),
            "relation": relation, "subject_layer": ls, "object_layer": lo, "object_aggregation": args.aggregation,
            "threads": torch.get_num_threads(), "oversample": args.oversample, "power_iters": args.power_iters,
+           "block": fast.metadata["block"],
            "seconds": {"peer": None, "exact": t_exact, "fast": t_fast},
            "cpu_seconds": {"peer": None, "exact": c_exact, "fast": c_fast},
            "w_rel_error": {"peer": None, "fast": rel(fast.weight.double(), W)},
@@ -253,7 +255,7 @@ def main(argv=None):
     for k in [int(x) for x in args.ranks.split(",") if x.strip()]:
         if k > d: continue
         inv, t, c = timed(lambda: train_lre_fast(model, tok, prompts, ls, lo, rank=k, oversample=args.oversample,
-                                                 power_iters=args.power_iters, seed=args.seed, **kw), dev)
+                                                 power_iters=args.power_iters, block=args.block, seed=args.seed, **kw), dev)
         ek = lre.invert(k)
         sweep.append({"rank": k, "seconds": t, "cpu_seconds": c, "pinv_rel_error": rel(inv.pinv.double(), ek.pinv.double()),
                       "w_rel_error_vs_rank_k": rel(inv.weight.double(), ek.weight.double()),
