@@ -7,10 +7,10 @@ device synchronised before and after; "rest" is the call minus the phases (the s
     python bench/fast_phases.py --device cuda --config llama2-7b --json OUT.json --runs exact,fast:q1,fast:q0
     python bench/fast_phases.py --device cpu --config llama2-7b-tiny --json OUT.json      # the same code, tiny
 
-A run may carry modifiers: `fast:q1+nopad+noskip` groups prompts by suffix length and runs blocks 0..l_s in every
-pass (what the code did before both changes), `exact+pad` pads the suffixes on any device, `+pack` / `+nopack`
-packs them into one row (or not); `fast:q1:b104` pushes
-104 vectors per round (`train_lre_fast`'s `block`) instead of its default.
+A run may carry modifiers: `+pack` / `+nopack` packs a group's suffixes into one row or not (`pack_suffixes`; the
+library packs on a GPU), `+pad` / `+nopad` pads them or groups prompts by suffix length where they are not packed
+(`pad_suffixes`), `+noskip` runs blocks 0..l_s in every pass: `fast:q1+nopack+nopad+noskip` is the code before all
+three. `fast:q1:b104` pushes 104 vectors per round (`train_lre_fast`'s `block`) instead of its default.
 """
 import argparse, json, sys, time
 from collections import defaultdict

@@ -155,7 +155,6 @@ def main(argv=None):
     ap.add_argument("--sketch-seeds", type=int, default=10)
     ap.add_argument("--json", required=True)
     args = ap.parse_args(argv)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     cache = Path(args.cache)
     collect(args, cache)
     t0 = time.time()
