@@ -499,11 +499,13 @@ def _linearize(model, tok, items, groups, ls, lo, prefix_cache=True, padding_sid
     padded (`pad`). Both are exact only under the split attention (padding: causal, so pads see real tokens and no
     row is all masked): a group that cannot keep it, or that `pack` alone asked for and that could not stay packed,
     is rebuilt as one group per suffix length (`_groups`), and every later group is too, without being tried first
-    (the model is the same); a packed group that fell back to padding drops packing for the later groups."""
+    (the model is the same); a packed group that fell back to padding drops packing for the later groups. Prompts
+    whose subject is the first token have no prefix, hence no split attention: their group goes by suffix length
+    and says nothing about the model."""
     def make(idx, pack=False): return _Linearization(model, tok, items, idx, ls, lo, prefix_cache, padding_side, template, pack=pack)
     for idx in groups:
         parts = [[idx[j] for j in g] for g in _groups([items[i] for i in idx], len(idx))]  # by suffix length
-        if len(parts) > 1 and (pack or pad):
+        if len(parts) > 1 and (pack or pad) and items[idx[0]].subject > 0:  # a group shares having a prefix or not
             lin = make(idx, pack)
             if lin.split and (lin.packed or pad):
                 pack = pack and lin.packed
