@@ -406,7 +406,7 @@ class _Linearization:
             if self._grad: torch.set_grad_enabled(True)  # record only blocks after l_s; no_grad's exit restores the mode
             return h.index_put((self.rows, self.scols), s.to(h.dtype))
         def get(h, l):
-            if self.packed and self.split: box["o"] = self.A.to(h.dtype) @ h[0]  # [B, N] @ [N, d]
+            if self.packed: box["o"] = self.A.to(h.dtype) @ h[0]  # [B, N] @ [N, d] (packed implies split: else rebuilt)
             else: box["o"] = torch.einsum("bt,btd->bd", self.A.to(h.dtype), h)
         hooks = {self.ls: put, self.lo: get}
         if self.split:  # the suffix alone, no cache: the prefix keys/values enter through the attention function
@@ -493,6 +493,11 @@ def _pack_suffixes(model, pack_suffixes: Optional[bool]) -> bool:
     if pack_suffixes is None: return next(model.parameters()).device.type == "cuda"
     return bool(pack_suffixes)
 
+def _grouping(model, items, batch_size, pack_suffixes, pad_suffixes, fast: bool) -> tuple:
+    "`(groups, pack, pad)`: both settings resolved for the model's device, and the groups they call for."
+    pack, pad = _pack_suffixes(model, pack_suffixes), _pad_suffixes(model, pad_suffixes, fast)
+    return _groups(items, batch_size, pack or pad), pack, pad
+
 def _linearize(model, tok, items, groups, ls, lo, prefix_cache=True, padding_side="right", template=None,
                pack=False, pad=True):
     """A `_Linearization` per group, one after the other. A group of several suffix lengths is packed (`pack`) or
@@ -518,8 +523,7 @@ def _exact(model, tok, prompts, subject_layer, object_layer, object_aggregation,
            prefix_cache, padding_side, template, progress, keep, pad_suffixes=None, pack_suffixes=None):
     ls, lo, items = _setup(model, tok, prompts, subject_layer, object_layer, object_aggregation, template)
     n, d, acc = len(items), hidden_size(model), _acc_dtype(model)
-    pack, pad = _pack_suffixes(model, pack_suffixes), _pad_suffixes(model, pad_suffixes, fast=False)
-    groups = _groups(items, batch_size, pack or pad)
+    groups, pack, pad = _grouping(model, items, batch_size, pack_suffixes, pad_suffixes, fast=False)
     W = Js = None  # sums, on the device of the subject states (moved to the CPU at the end)
     J_all = torch.zeros(n, d, d, dtype=acc) if keep else None
     S_all, O_all = torch.zeros(n, d, dtype=acc), torch.zeros(n, d, dtype=acc)
@@ -686,8 +690,7 @@ def train_lre_fast(model, tok, prompts, subject_layer: int, object_layer: int, r
     power_iters = max(0, min(power_iters, d // block - 1))  # a Krylov space has at most d dimensions
     if block * (power_iters + 1) < rank:
         raise ValueError(f"a Krylov space of {power_iters + 1} blocks of {block} vectors has fewer than rank = {rank} dimensions")
-    pack, pad = _pack_suffixes(model, pack_suffixes), _pad_suffixes(model, pad_suffixes, fast=True)
-    groups = _groups(items, batch_size, pack or pad)
+    groups, pack, pad = _grouping(model, items, batch_size, pack_suffixes, pad_suffixes, fast=True)
     with _differentiable_attention(model), _bar(len(groups) * (2 * power_iters + 3), "fast LRE", progress) as bar:
         lins = list(_linearize(model, tok, items, groups, ls, lo, prefix_cache, "right", template, pack, pad))
         vjps = [lin.vjp()[1] for lin in lins]
