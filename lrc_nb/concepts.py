@@ -5,9 +5,13 @@
 # %% ../nbs/04_concepts.ipynb #59740ae9
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import os
+import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -51,6 +55,9 @@ class Concept:
     metadata: Mapping = field(default_factory=dict)  # method, n_prompts, rank, ... (read-only)
 
     def __post_init__(self):
+        for f in ("name", "relation", "object"):
+            if not isinstance(getattr(self, f), str):
+                raise TypeError(f"concept {self.name!r}: {f} must be a str, got {type(getattr(self, f)).__name__}")
         v = torch.as_tensor(self.vector)
         if v.ndim != 1 or v.numel() == 0: raise ValueError(f"concept {self.name!r}: vector must be 1-D, got shape {tuple(v.shape)}")
         v = v.detach().to("cpu", torch.float64)
@@ -113,7 +120,11 @@ def concepts_from_lre(inv_lre,  # an `InvertedLre`: `inv_lre(o) = W†(o - b)` p
     with torch.no_grad(): inverted = inv_lre(states.float())  # [n, d] per-sample W†(o - b)
     if inverted.shape != states.shape:
         raise ValueError(f"inv_lre returned shape {tuple(inverted.shape)} for input {tuple(states.shape)}; it must map per sample")
-    base = {"method": method, **_meta_of(inv_lre), **metadata}
+    derived = {"method": method, **_meta_of(inv_lre)}
+    clash = sorted(k for k in metadata if k == "n_prompts" or (k in derived and metadata[k] != derived[k]))
+    if clash: raise ValueError(f"metadata {clash} would overwrite what the inverted LRE and the prompts say "
+                               f"({ {k: derived.get(k, 'counted per object') for k in clash} }); store it under another name")
+    base = {**derived, **metadata}
     out = []
     for obj in dict.fromkeys(objects):  # distinct, first-appearance order
         rows = [i for i, o in enumerate(objects) if o == obj]
@@ -132,11 +143,52 @@ def default_provenance(model=None, **kw) -> dict:
     from lrc_nb import __version__
     prov = dict(lrc_nb_version=__version__, created=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     if model is not None:
-        from lrc_nb.models import model_fingerprint, num_blocks, hidden_size
+        from lrc_nb.models import model_dtype, model_fingerprints, num_blocks, hidden_size
+        fps = model_fingerprints(model)
         prov.update(model_name=getattr(getattr(model, "config", None), "_name_or_path", None) or type(model).__name__,
-                    model_fingerprint=model_fingerprint(model), num_blocks=num_blocks(model), hidden_size=hidden_size(model))
+                    model_fingerprint=next(iter(fps.values())), model_dtype=str(model_dtype(model)).replace("torch.", ""),
+                    model_fingerprints=fps, num_blocks=num_blocks(model), hidden_size=hidden_size(model))
     prov.update(kw)
     return prov
+
+def _check_record(r, where: str):
+    "A concept's record in `bank.json`: the types `Concept` needs, or a `ValueError` that says which field is wrong."
+    if not isinstance(r, dict): raise ValueError(f"{where} must be an object, got {type(r).__name__}")
+    for f in ("name", "relation", "object"):
+        if not isinstance(r.get(f), str): raise ValueError(f"{where}.{f} must be a string, got {r.get(f)!r}")
+    if isinstance(r.get("layer"), bool) or not isinstance(r.get("layer"), int) or r["layer"] < 0:
+        raise ValueError(f"{where}.layer must be a non-negative integer, got {r.get('layer')!r}")
+    if not isinstance(r.get("metadata") or {}, dict): raise ValueError(f"{where}.metadata must be an object, got {r.get('metadata')!r}")
+
+def _same_model(a: Mapping, b: Mapping) -> Optional[str]:
+    "Why provenances `a` and `b` cannot be of the same model, or None (also when neither records a model)."
+    fa, fb = a.get("model_fingerprints") or {}, b.get("model_fingerprints") or {}
+    if not (fa or a.get("model_fingerprint")) and not (fb or b.get("model_fingerprint")): return None
+    if not (fa or a.get("model_fingerprint")) or not (fb or b.get("model_fingerprint")):
+        return "one bank records the model it was made on and the other does not"
+    common = [k for k in fa if k in fb]
+    if any(fa[k] == fb[k] for k in common) or (not common and a.get("model_fingerprint") == b.get("model_fingerprint")): return None
+    return (f"they were made on different models ({a.get('model_name', '?')!r}, {b.get('model_name', '?')!r}: "
+            f"fingerprints {fa or a.get('model_fingerprint')} and {fb or b.get('model_fingerprint')})")
+
+def _merged_provenance(a: Mapping, b: Mapping) -> dict:
+    """One provenance for the concepts of two banks of the same model: equal entries once, lists joined, `relations`
+    joined, the fingerprints both agree on; other differing entries become the list of both values."""
+    why = _same_model(a, b)
+    if why: raise ValueError(f"cannot merge these banks: {why}. Build `ConceptBank(list(a) + list(b), provenance)` "
+                             "with a provenance of your own if you mean to")
+    out = {}
+    for k in dict.fromkeys([*a, *b]):
+        if k not in b or k not in a: out[k] = a[k] if k in a else b[k]
+        elif a[k] == b[k]: out[k] = a[k]
+        elif k == "model_fingerprints": out[k] = {t: f for t, f in a[k].items() if b[k].get(t) == f}
+        elif k == "model_fingerprint": continue  # per dtype; the shared ones are in model_fingerprints
+        elif k == "relations" and isinstance(a[k], dict) and isinstance(b[k], dict):
+            out[k] = {r: (a[k][r] if r not in b[k] else b[k][r] if r not in a[k] or a[k][r] == b[k][r] else [a[k][r], b[k][r]])
+                      for r in dict.fromkeys([*a[k], *b[k]])}
+        elif isinstance(a[k], list) and isinstance(b[k], list): out[k] = a[k] + [x for x in b[k] if x not in a[k]]
+        else: out[k] = [a[k], b[k]]
+    return out
 
 class ConceptBank:
     "Concepts with unique names, their provenance, and safetensors + JSON persistence."
@@ -176,7 +228,9 @@ class ConceptBank:
         return out
 
     def __add__(self, other: "ConceptBank") -> "ConceptBank":
-        return ConceptBank(list(self) + list(other), {**other.provenance, **self.provenance})
+        "Both banks' concepts; refused unless both were made on the same model (or neither records one)."
+        if not isinstance(other, ConceptBank): return NotImplemented
+        return ConceptBank(list(self) + list(other), _merged_provenance(self.provenance, other.provenance))
 
     def to_dataframe(self):
         "One row per concept: name, relation, object, layer and its metadata."
@@ -189,56 +243,93 @@ class ConceptBank:
                 f"model {self.provenance.get('model_name', '?')})")
 
     def save(self, path: Union[str, Path]) -> Path:
-        "Write the folder `path` with `vectors.safetensors` and `bank.json` (created if missing); returns `path`."
-        from safetensors.torch import save_file
+        """Write the folder `path` with `vectors.safetensors` and `bank.json` (created if missing); returns `path`.
+        Both files are written in full to temporary files first and then renamed into place, so a failed save leaves
+        a bank already there as it was; `bank.json` records the SHA-256 of the vectors file it belongs to."""
+        from safetensors.torch import save as st_save
         if not len(self): raise ValueError("refusing to save an empty bank")
         path = Path(path)
         if path.exists() and not path.is_dir(): raise FileExistsError(f"{path} exists and is not a folder")
-        path.mkdir(parents=True, exist_ok=True)
-        index = dict(format=BANK_FORMAT, provenance=_jsonable(self.provenance, "provenance"),
+        blob = st_save({"vectors": torch.stack([c.vector for c in self._concepts]).contiguous()},
+                       metadata={"format": str(BANK_FORMAT)})
+        index = dict(format=BANK_FORMAT, vectors_sha256=hashlib.sha256(blob).hexdigest(),
+                     provenance=_jsonable(self.provenance, "provenance"),
                      concepts=[dict(name=c.name, relation=c.relation, object=c.object, layer=c.layer,
                                     metadata=_jsonable(dict(c.metadata), f"metadata of {c.name!r}")) for c in self._concepts])
-        vectors = torch.stack([c.vector for c in self._concepts]).contiguous()
-        save_file({"vectors": vectors}, str(path / _VECTORS), metadata={"format": str(BANK_FORMAT)})
-        (path / _INDEX).write_text(json.dumps(index, indent=1, ensure_ascii=False))
+        text = json.dumps(index, indent=1, ensure_ascii=False).encode("utf-8")
+        path.mkdir(parents=True, exist_ok=True)
+        tmps = {}
+        try:
+            for name, data in ((_VECTORS, blob), (_INDEX, text)):
+                fd, tmps[name] = tempfile.mkstemp(dir=path, prefix=f".{name}.", suffix=".tmp")
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data); f.flush(); os.fsync(f.fileno())
+            for name in (_VECTORS, _INDEX): os.replace(tmps.pop(name), path / name)
+        finally:
+            for tmp in tmps.values(): Path(tmp).unlink(missing_ok=True)
         return path
 
     @classmethod
     def load(cls, path: Union[str, Path], model=None, check: bool = True) -> "ConceptBank":
         "Read a bank saved by `save`; with `model`, refuse it unless its fingerprint matches (`check=False` skips that)."
-        from safetensors.torch import load_file
+        from safetensors.torch import load as st_load
         path = Path(path)
         if not (path / _INDEX).exists() or not (path / _VECTORS).exists():
             raise FileNotFoundError(f"{path} is not a concept bank folder (needs {_INDEX} and {_VECTORS})")
-        index = json.loads((path / _INDEX).read_text())
+        try: index = json.loads((path / _INDEX).read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e: raise ValueError(f"{path / _INDEX} is not JSON text: {e}") from None
+        if not isinstance(index, dict): raise ValueError(f"{path / _INDEX}: expected a JSON object, got {type(index).__name__}")
         if index.get("format") != BANK_FORMAT:
             raise ValueError(f"{path}: unknown bank format {index.get('format')!r} (this lrc_nb reads format {BANK_FORMAT})")
-        vectors = load_file(str(path / _VECTORS))["vectors"]
-        recs = index["concepts"]
+        recs, prov = index.get("concepts"), index.get("provenance") or {}
+        if not isinstance(recs, list): raise ValueError(f"{path / _INDEX}: 'concepts' must be a list, got {type(recs).__name__}")
+        if not isinstance(prov, dict): raise ValueError(f"{path / _INDEX}: 'provenance' must be an object, got {type(prov).__name__}")
+        for i, r in enumerate(recs): _check_record(r, f"{path / _INDEX}: concepts[{i}]")
+        blob = (path / _VECTORS).read_bytes()
+        want = index.get("vectors_sha256")  # banks saved before it was recorded have none
+        if want is not None and hashlib.sha256(blob).hexdigest() != want:
+            raise ValueError(f"{path}: {_VECTORS} is not the file {_INDEX} was saved with (its SHA-256 differs): "
+                             "refusing to pair these names with those vectors")
+        try: vectors = st_load(blob)["vectors"]
+        except Exception as e: raise ValueError(f"{path / _VECTORS} is not a bank's safetensors file: {e}") from None
         if vectors.ndim != 2 or vectors.shape[0] != len(recs):
             raise ValueError(f"{path}: {len(recs)} concepts in {_INDEX} but vectors of shape {tuple(vectors.shape)}")
-        bank = cls([Concept(r["name"], r["relation"], r["object"], int(r["layer"]), vectors[i], r.get("metadata") or {})
-                    for i, r in enumerate(recs)], index.get("provenance") or {})
+        bank = cls([Concept(r["name"], r["relation"], r["object"], r["layer"], vectors[i], r.get("metadata") or {})
+                    for i, r in enumerate(recs)], prov)
         if model is not None: bank.check_model(model, strict=check)
         return bank
 
     def check_model(self, model, strict: bool = True):
         "Raise `ValueError` with the reason if this bank cannot be used with `model`."
-        from lrc_nb.models import model_fingerprint, num_blocks, hidden_size
+        from lrc_nb.models import model_fingerprint, model_fingerprints, num_blocks, hidden_size
         d, L = hidden_size(model), num_blocks(model)
         if len(self) and self._concepts[0].dim != d:
             raise ValueError(f"the bank's vectors have width {self._concepts[0].dim} but the model's hidden size is {d}")
         if self.layers and self.layers[-1] >= L:
             raise ValueError(f"the bank uses layer {self.layers[-1]} but the model has only {L} decoder blocks")
         if not strict: return
+        name, why = self.provenance.get("model_name", "?"), ("concept vectors only mean something in the residual "
+                                                             "stream of the model they were made on. Pass check=False to load it anyway.")
+        ours = self.provenance.get("model_fingerprints")
+        if isinstance(ours, dict) and ours:
+            theirs = model_fingerprints(model)
+            common = [k for k in ours if k in theirs]
+            if any(ours[k] == theirs[k] for k in common): return
+            if not common:
+                raise ValueError(f"the bank was made on model {name!r} with fingerprints in {sorted(ours)} and this model's "
+                                 f"{sorted(theirs)[0]} weights have none of those precisions (float16 and bfloat16 do not "
+                                 f"round to each other), so the weights cannot be compared: load the model in "
+                                 f"{self.provenance.get('model_dtype', sorted(ours)[0])}, or pass check=False if it is the same model")
+            k = common[0]
+            raise ValueError(f"the bank was made on model {name!r}, whose weights differ from this model's (fingerprints in "
+                             f"{k}: {ours[k]} against {theirs[k]}): {why}")
         want, got = self.provenance.get("model_fingerprint"), model_fingerprint(model)
         if want is None:
             raise ValueError("the bank records no model fingerprint, so it cannot be checked against this model; "
                              "load it with check=False if you know it was made on this model")
         if want != got:
-            raise ValueError(f"the bank was made on model {self.provenance.get('model_name', '?')!r} with fingerprint {want}, "
-                             f"but this model's fingerprint is {got}: concept vectors only mean something in the residual "
-                             f"stream of the model they were made on. Pass check=False to load it anyway.")
+            raise ValueError(f"the bank was made on model {name!r} with fingerprint {want}, but this model's fingerprint "
+                             f"is {got} (fingerprints of lrc_nb before 2026-11-27 sampled fewer weights): {why}")
 
 # %% ../nbs/04_concepts.ipynb #4dadf711
 class RelationConcepts(list):
@@ -301,9 +392,14 @@ def train_relation_concepts(model, tokenizer,
         names = {p.relation if isinstance(p.relation, str) else p.relation.name for p in prompts}
         if len(names) != 1: raise ValueError(f"prompts of one relation expected, got {sorted(names)}")
         name = names.pop()
-    n_all = len(prompts)
+    n_all, all_objects = len(prompts), list(dict.fromkeys(_obj(p) for p in prompts))
     if valid_only: prompts = filter_valid(model, tokenizer, prompts, batch_size=batch_size, progress=bool(progress))
     if not prompts: raise ValueError(f"{name}: none of the {n_all} training prompts is answered correctly by the model")
+    kept = {_obj(p) for p in prompts}
+    dropped = [o for o in all_objects if o not in kept]
+    if dropped:
+        warnings.warn(f"{name}: the model answers no training prompt of {len(dropped)} of {len(all_objects)} objects "
+                      f"correctly, so they get no concept: {', '.join(map(repr, dropped[:8]))}{' ...' if len(dropped) > 8 else ''}")
     by_obj = {}
     for p in prompts: by_obj.setdefault(_obj(p), []).append(p)
     groups = {"*": prompts} if lre_per == "relation" else by_obj
@@ -329,7 +425,8 @@ def train_relation_concepts(model, tokenizer,
         rows = list(range(len(prompts))) if key == "*" else [i for i, o in enumerate(objects) if o == key]
         concepts += concepts_from_lre(inv, states[rows], [objects[i] for i in rows], name, **common)
     settings = dict(relation=name, subject_layer=ls, object_layer=lo, rank=rank, n_train_prompts=n_all,
-                    n_valid_prompts=len(prompts), **common)
+                    n_valid_prompts=len(prompts), n_lre_prompts_used={k: len(v) for k, v in used.items()},
+                    objects_without_valid_prompts=dropped, **common)
     return RelationConcepts(concepts, name, lres, inverted, prompts, used, settings, time.time() - t0)
 
 # %% ../nbs/04_concepts.ipynb #5bef0780
@@ -344,7 +441,10 @@ def bank_from_training(model, trained: Sequence[RelationConcepts], model_name: O
     prov.pop("seed", None)
     prov["method"] = "lrc"
     prov["relations"] = {t.relation: dict(n_concepts=len(t), n_valid_prompts=t.settings.get("n_valid_prompts"),
-                                          n_train_prompts=t.settings.get("n_train_prompts"), seconds=round(t.seconds, 3))
+                                          n_train_prompts=t.settings.get("n_train_prompts"),
+                                          n_lre_prompts_used=t.settings.get("n_lre_prompts_used"),
+                                          objects_without_valid_prompts=t.settings.get("objects_without_valid_prompts", []),
+                                          seconds=round(t.seconds, 3))
                          for t in trained}
     if model_name is not None: prov["model_name"] = model_name
     prov.update(extra)

@@ -48,8 +48,11 @@ def _relation_name(r) -> str:
 
 class ConceptMatcher:
     "Score subject states against concepts with one forward pass per batch and one product per layer."
-    def __init__(self, model, tokenizer, concepts: Union[ConceptBank, Sequence[Concept]], template: Optional[str] = None):
+    def __init__(self, model, tokenizer, concepts: Union[ConceptBank, Sequence[Concept]], template: Optional[str] = None,
+                 check: bool = True):  # a bank that records its model must have been made on this one (`check_model`)
         self.model, self.tokenizer, self.template = model, tokenizer, template
+        if check and isinstance(concepts, ConceptBank) and any(concepts.provenance.get(k) for k in ("model_fingerprints", "model_fingerprint")):
+            concepts.check_model(model)
         self.concepts = list(concepts)
         if not self.concepts: raise ValueError("no concepts given")
         for c in self.concepts:

@@ -22,7 +22,7 @@ from torch import nn
 # %% auto #0
 __all__ = ['SMOLLM2', 'SMOLLM2_GGUF', 'smollm2_gguf_path', 'cache_root', 'smollm2_cache_dir', 'load_model', 'text_config',
            'num_hidden_layers', 'hidden_size', 'block_list_path', 'decoder_blocks', 'num_blocks', 'resolve_layer',
-           'model_fingerprint']
+           'model_dtype', 'model_fingerprint', 'model_fingerprints']
 
 # %% ../nbs/00_models.ipynb #d2964517
 SMOLLM2 = "smollm2"
@@ -199,14 +199,31 @@ def resolve_layer(model, layer: int, template: Optional[str] = None) -> int:
     return layer % n
 
 # %% ../nbs/00_models.ipynb #a6e46e3b
-def model_fingerprint(model) -> str:
-    "A short stable hash of `model`'s architecture and a sample of its weights."
+_FP_SAMPLE = 256  # weights per parameter, evenly spaced over the flattened tensor
+
+def model_dtype(model) -> torch.dtype:
+    "The dtype of `model`'s first floating-point parameter (float32 if it has none)."
+    return next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+
+def model_fingerprint(model, dtype: Optional[torch.dtype] = None) -> str:
+    """A short stable hash of `model`'s architecture, every parameter's name and shape and a sample of its weights
+    rounded to `dtype` (default: `model_dtype(model)`; the dtype is part of the hash)."""
+    dt = dtype or model_dtype(model)
     h = hashlib.sha256()
     cfg = text_config(model)
     h.update(f"{type(model).__name__}|{num_hidden_layers(model)}|{hidden_size(model)}|"
-             f"{getattr(cfg, 'vocab_size', None)}".encode())
-    params = list(model.named_parameters())
-    for name, p in params[:2] + params[-2:]:
-        flat = p.detach().reshape(-1)[:4096].float().cpu()
-        h.update(name.encode()); h.update(str(p.dtype).encode()); h.update(flat.numpy().tobytes())
+             f"{getattr(cfg, 'vocab_size', None)}|{dt}".encode())
+    for name, p in model.named_parameters():
+        h.update(f"{name}|{tuple(p.shape)}".encode())
+        if p.device.type == "meta" or p.numel() == 0: continue  # offloaded (accelerate): no weights to read here
+        flat = p.detach().reshape(-1)
+        k = min(_FP_SAMPLE, flat.numel())  # evenly spaced, first and last included (integer steps: exact at any size)
+        idx = torch.arange(k, device=flat.device) * (flat.numel() - 1) // max(k - 1, 1)
+        h.update(flat[idx].to(dt).double().cpu().numpy().tobytes())  # float64 holds every dtype's values exactly
     return h.hexdigest()[:16]
+
+def model_fingerprints(model) -> dict:
+    "`{dtype name: fingerprint}` in the model's own dtype and in each lower precision its weights round to once."
+    dt = model_dtype(model)
+    lower = {torch.float64: [torch.float32, torch.float16, torch.bfloat16], torch.float32: [torch.float16, torch.bfloat16]}
+    return {str(t).replace("torch.", ""): model_fingerprint(model, t) for t in [dt] + lower.get(dt, [])}

@@ -28,21 +28,32 @@ def test_roundtrip_exact(tmp_path):
     assert all(torch.equal(x.vector, y.vector) for x, y in zip(back, b))
 
 
-def test_pickle_in_place_of_safetensors_is_not_executed(tmp_path):
+def _without_checksum(p):
+    "As if saved before bank.json recorded the vectors' SHA-256: the file reaches the safetensors parser."
+    idx = json.loads((p / "bank.json").read_text(encoding="utf-8"))
+    del idx["vectors_sha256"]
+    (p / "bank.json").write_text(json.dumps(idx), encoding="utf-8")
+
+
+@pytest.mark.parametrize("checksum", [True, False], ids=["checksum", "no-checksum"])
+def test_pickle_in_place_of_safetensors_is_not_executed(tmp_path, checksum):
     p = _bank().save(tmp_path / "bank")
+    if not checksum: _without_checksum(p)
     marker = tmp_path / "UNPICKLED"
     (p / "vectors.safetensors").write_bytes(pickle.dumps(_Bomb(str(marker))))
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError, match="SHA-256" if checksum else "not a bank's safetensors file"):
         ConceptBank.load(p)
     assert not marker.exists()
 
 
-def test_torch_save_file_is_refused(tmp_path):
+@pytest.mark.parametrize("checksum", [True, False], ids=["checksum", "no-checksum"])
+def test_torch_save_file_is_refused(tmp_path, checksum):
     "A file written by torch.save (a zip of pickles) is not a safetensors file."
     p = _bank().save(tmp_path / "bank")
+    if not checksum: _without_checksum(p)
     marker = tmp_path / "UNPICKLED"
     torch.save({"vectors": torch.zeros(3, 8), "x": _Bomb(str(marker))}, p / "vectors.safetensors")
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError, match="SHA-256" if checksum else "not a bank's safetensors file"):
         ConceptBank.load(p)
     assert not marker.exists()
 
