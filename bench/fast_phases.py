@@ -10,10 +10,11 @@ device synchronised before and after; "rest" is the call minus the phases (the s
 A run may carry modifiers: `+pack` / `+nopack` packs a group's suffixes into one row or not (`pack_suffixes`; the
 library packs on a GPU), `+pad` / `+nopad` pads them or groups prompts by suffix length where they are not packed
 (`pad_suffixes`), `+noskip` runs blocks 0..l_s in every pass: `fast:q1+nopack+nopad+noskip` is the code before all
-three. `fast:q1:b104` pushes 104 vectors per round (`train_lre_fast`'s `block`) instead of its default.
+three. `+nofuse` runs HF's own chain of operators for `gelu_new` instead of its one-kernel twin (`_fused_twins`). `fast:q1:b104` pushes 104 vectors per round (`train_lre_fast`'s `block`) instead of its default.
 """
 import argparse, json, sys, time
 from collections import defaultdict
+from contextlib import ExitStack
 from pathlib import Path
 
 import torch
@@ -60,11 +61,20 @@ class NoSkip:
         del L._Linearization.skip
 
 
+class NoFuse:
+    "While active, activations run as HF wrote them (no one-kernel twins), for A/B runs."
+    def __enter__(self):
+        self.saved, L._fused_twins = L._fused_twins, lambda model: []
+    def __exit__(self, *exc):
+        L._fused_twins = self.saved
+
+
 def run(kind, model, prompts, ls, lo, rank, kw):
     """`exact` or `fast:qN`, then optional modifiers: `+pad` / `+nopad` (`pad_suffixes`; default: the library's
-    choice for the device), `+pack` / `+nopack` (`pack_suffixes`), `+noskip` (blocks 0..l_s run in every pass)."""
+    choice for the device), `+pack` / `+nopack` (`pack_suffixes`), `+noskip` (blocks 0..l_s run in every pass),
+    `+nofuse` (no one-kernel activation twins)."""
     base, *mods = kind.split("+")
-    unknown = set(mods) - {"pad", "nopad", "noskip", "pack", "nopack"}
+    unknown = set(mods) - {"pad", "nopad", "noskip", "pack", "nopack", "nofuse"}
     if unknown: raise SystemExit(f"unknown modifiers {sorted(unknown)} in {kind!r}")
     kw = dict(kw)
     if "pad" in mods or "nopad" in mods: kw["pad_suffixes"] = "pad" in mods
@@ -74,10 +84,13 @@ def run(kind, model, prompts, ls, lo, rank, kw):
         q, *blk = base.split(":q")[1].split(":b")
         if blk: kw["block"] = int(blk[0])
         f = lambda: L.train_lre_fast(model, None, prompts, ls, lo, rank=rank, power_iters=int(q), **kw)
-    if "noskip" not in mods: return f
-    def noskip():
-        with NoSkip(): return f()
-    return noskip
+    ctx = [c for m, c in (("noskip", NoSkip), ("nofuse", NoFuse)) if m in mods]
+    if not ctx: return f
+    def modified():
+        with ExitStack() as st:
+            for c in ctx: st.enter_context(c())
+            return f()
+    return modified
 
 
 def main(argv=None):

@@ -2,7 +2,8 @@
 # The GPU checks of issue 4 in one go (run from the repo root on a machine with one CUDA GPU, pytest importable for the tiny models' helpers; each step has its own
 # time limit so one hang cannot eat the rest). Results land in ${OUT:-bench/results/gpu}:
 #   fast_phases_<shape>.json   where exact and fast spend their time (set-up, VJPs, JVPs, the rest), side by side
-#                              with the default before packed suffixes (+nopack: exact by suffix length, fast padded)
+#                              with HF's own gelu_new instead of its one-kernel twin (+nofuse: GPT-J's; on Llama,
+#                              which has no gelu_new, the same code twice: the noise)
 #   <shape>_fp16.json          lre_speed.py's table (exact, fast at rank 192, rank sweep)
 #   correctness.json           the GPU paths (packed suffixes, sums/QR/SVD on the device) against a CPU reference,
 #                              float64, tiny models of the test suite's architectures (bench/gpu_correctness.py)
@@ -17,7 +18,7 @@ if ls .whl/*.whl >/dev/null 2>&1; then
 fi
 $py -c "import torch, transformers; print(torch.__version__, transformers.__version__, torch.cuda.get_device_name())"
 timeout ${CORRECT_S:-120} $py bench/gpu_correctness.py --json "$out/correctness.json"
-runs=${PHASES_RUNS:-exact+nopack,exact,fast:q1+nopack,fast:q1,fast:q0}
+runs=${PHASES_RUNS:-exact+nofuse,exact,fast:q1+nofuse,fast:q1,fast:q0}
 for shape in llama2-7b gptj-6b; do
   timeout ${PHASES_S:-150} $py bench/fast_phases.py --device cuda --config $shape --json "$out/fast_phases_$shape.json" \
     --runs $runs --repeat 2

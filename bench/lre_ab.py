@@ -3,7 +3,9 @@
     flock /tmp/lrc_cpu.lock .venv/bin/python bench/lre_ab.py --base 27ccccf --rounds 3 --ranks 64,128 --json OUT.json
     flock /tmp/lrc_cpu.lock .venv/bin/python bench/lre_ab.py --base HEAD --new-kw pad_suffixes=True --ranks 64   # a setting
 
-Both sides train the speed bench's relation (`lre_speed.real_prompts`: 20 prompts, SmolLM2 fp32, blocks 15 -> 21):
+Both sides train the speed bench's relation (`lre_speed.real_prompts`: 20 prompts, SmolLM2 fp32, blocks 15 -> 21;
+with `--config NAME`, a random-weight model of `lre_speed.CONFIGS` in float32 and its synthetic prompts and layers,
+e.g. `--config gptj-6b-d512` for GPT-J's code path at a width the CPU runs in seconds):
 `train_lre`, then `train_lre_fast` at each rank, base and new one after the other in every round, so a slow spell
 of this shared machine hits both. Prints each round, the medians and the ratios, and how far the new W and fast W†
 are from the base's (they should agree to float32 rounding unless the change meant to alter them). Only
@@ -49,8 +51,9 @@ def main(argv=None):
     ap.add_argument("--ranks", default="64", help="ranks of the fast estimator, comma-separated ('' for none)")
     ap.add_argument("--prompts", type=int, default=20)
     ap.add_argument("--relation", default="country capital city")
-    ap.add_argument("--subject-layer", type=int, default=15)
-    ap.add_argument("--object-layer", type=int, default=21)
+    ap.add_argument("--subject-layer", type=int, default=None, help="default 15 (SmolLM2) or the config's")
+    ap.add_argument("--object-layer", type=int, default=None, help="default 21 (SmolLM2) or the config's")
+    ap.add_argument("--config", default=None, help="a random-weight model of lre_speed.CONFIGS instead of SmolLM2")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--json", default=None)
     ap.add_argument("--new-kw", action="append", default=[], metavar="KEY=VALUE",
@@ -62,17 +65,27 @@ def main(argv=None):
     if args.threads: torch.set_num_threads(args.threads)
     import lrc_nb.lre as new
     from lrc_nb.models import load_model
-    from lre_speed import real_prompts, rel, timed
+    from lre_speed import CONFIGS, random_model, real_prompts, rel, synthetic_prompts, timed
     base = load_base(args.base)
     args.base = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", args.base], check=True,
                                capture_output=True, text=True).stdout.strip()  # HEAD -> the commit it was
-    model, tok = load_model("smollm2", dtype=torch.float32, device="cpu")
-    relation, prompts = real_prompts(tok, args.prompts, args.relation, 0)
-    ls, lo = args.subject_layer, args.object_layer
+    if args.config:
+        c = CONFIGS[args.config]
+        model, tok = random_model(args.config, "cpu", torch.float32), None
+        relation, prompts = f"synthetic ({args.config})", synthetic_prompts(args.prompts, c["vocab"], 0)
+        layers = c["ls"], c["lo"]
+    else:
+        model, tok = load_model("smollm2", dtype=torch.float32, device="cpu")
+        relation, prompts = real_prompts(tok, args.prompts, args.relation, 0)
+        layers = 15, 21
+    ls = layers[0] if args.subject_layer is None else args.subject_layer
+    lo = layers[1] if args.object_layer is None else args.object_layer
     ranks = [int(r) for r in args.ranks.split(",") if r.strip()]
     kw = lambda mod: new_kw if mod is new else {}
-    jobs = [("exact", lambda mod: mod.train_lre(model, tok, prompts, ls, lo, progress=False, **kw(mod)))]
-    jobs += [(f"fast{r}", lambda mod, r=r: mod.train_lre_fast(model, tok, prompts, ls, lo, rank=r, progress=False,
+    # synthetic prompts come as each module's own TokenizedPrompt (the base checks for its class)
+    ps = {id(mod): [mod.TokenizedPrompt(p.input_ids, p.subject_index, p.object_indices) for p in prompts] if args.config else prompts for mod in (base, new)}
+    jobs = [("exact", lambda mod: mod.train_lre(model, tok, ps[id(mod)], ls, lo, progress=False, **kw(mod)))]
+    jobs += [(f"fast{r}", lambda mod, r=r: mod.train_lre_fast(model, tok, ps[id(mod)], ls, lo, rank=r, progress=False,
                                                                **kw(mod)))
              for r in ranks]
     for _, fn in jobs[:2]:  # warm-up, untimed: exact and the first rank
@@ -95,7 +108,7 @@ def main(argv=None):
         print(f"  {job:8s} base {b:7.2f} s  new {n:7.2f} s  new/base {n / b:.3f}")
     print("  new vs base: " + ", ".join(f"{k} {v:.1e}" for k, v in agree.items()))
     if args.json:
-        Path(args.json).write_text(json.dumps({"base": args.base, "new_kw": new_kw, "relation": relation, "prompts": len(prompts),
+        Path(args.json).write_text(json.dumps({"base": args.base, "new_kw": new_kw, "config": args.config, "relation": relation, "prompts": len(prompts),
                                                "layers": [ls, lo], "seconds": times, "median": med,
                                                "rel_diff_new_vs_base": agree, "torch": torch.__version__,
                                                "threads": torch.get_num_threads()}, indent=1))

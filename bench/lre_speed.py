@@ -49,6 +49,8 @@ CONFIGS = {
     # the same code path, shrunk so that it runs on a CPU in seconds
     "llama2-7b-tiny": dict(arch="llama", hidden=64, layers=32, heads=4, inter=172, vocab=32000, ls=17, lo=21),
     "gptj-6b-tiny": dict(arch="gptj", hidden=64, layers=28, heads=4, rotary=8, vocab=50400, ls=14, lo=20),
+    # GPT-J-6B's depth, layers and head layout (head size 256, rotary 64) at width 512: CPU timings of its code path
+    "gptj-6b-d512": dict(arch="gptj", hidden=512, layers=28, heads=2, rotary=64, vocab=50400, ls=14, lo=20),
 }
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 

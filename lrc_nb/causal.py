@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from .models import hidden_size, num_blocks, resolve_layer, text_config
 from .extraction import (Batch, answer_token_positions, block_hooks, pad_token_id, subject_token_index,
-                               tokenize)
+                               tokenize, eval_mode)
 
 # %% auto #0
 __all__ = ['MODES', 'causality_score', 'PAPER_BETAS', 'FALLBACK_BETA', 'Edit', 'edit_hooks', 'CausalEditor', 'CausalEdit',
@@ -158,7 +158,7 @@ class CausalEditor:
         mask, pos = kw["attention_mask"], kw.get("position_ids")
         B, dev = mask.shape[0], mask.device
         cache = _new_cache(model)
-        with block_hooks(model, hooks, self.template):
+        with block_hooks(model, hooks, self.template), eval_mode(model):
             out = model(**kw, use_cache=True, **{self._cache_kw: cache})
         new, done = [], torch.zeros(B, dtype=torch.bool, device=dev)
         pad = pad_token_id(self.tok)
@@ -175,7 +175,7 @@ class CausalEditor:
             if pos is not None:
                 pos = pos[:, -1:] + 1
                 step_kw["position_ids"] = pos
-            out = model(**step_kw, use_cache=True, **{self._cache_kw: cache})
+            with eval_mode(model): out = model(**step_kw, use_cache=True, **{self._cache_kw: cache})
         return torch.stack(new, 1).cpu() if new else torch.zeros(B, 0, dtype=torch.long)
 
     def generate_ids(self, texts, subjects=None, source=None, target=None, beta=None, mode: str = "all",
@@ -260,7 +260,7 @@ class CausalEditor:
             hooks = (self.edit_hooks(cols, [srcs[i] for i in idx], [tgts[i] for i in idx],
                                      [self._beta(betas[i]) if edited[i] else 0.0 for i in idx], mode)
                      if any(c is not None for c in cols) else {})
-            with block_hooks(self.model, hooks, self.template):
+            with block_hooks(self.model, hooks, self.template), eval_mode(self.model):
                 logits = self.model(**batch.model_inputs(self.model), use_cache=False).logits
             for r, i in enumerate(idx):
                 pos = torch.tensor([batch.index(r, p) for p in aps[i].positions], device=logits.device)

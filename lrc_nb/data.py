@@ -22,7 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .models import cache_root, model_fingerprint
-from .extraction import tokenize
+from .extraction import tokenize, eval_mode
 
 # %% auto #0
 __all__ = ['VALIDITY_RULE', 'Sample', 'Relation', 'Prompt', 'RelationFormatError', 'relation_from_dict', 'load_relation',
@@ -422,7 +422,7 @@ def greedy_continuations(model, tokenizer, texts: Sequence[str], max_new_tokens,
         for step in range(n):
             extra = {cache_kw: cache} if cache is not None else {}
             if keep: extra["logits_to_keep"] = 1
-            res = model(**kw, use_cache=True, **extra)
+            with eval_mode(model): res = model(**kw, use_cache=True, **extra)
             nxt = res.logits[:, -1].argmax(-1)
             steps.append(nxt)
             cache = _returned_cache(res)
@@ -443,7 +443,7 @@ def greedy_reference(model, tokenizer, text: str, max_new_tokens: int) -> list:
     ids = torch.tensor([tokenizer(text)["input_ids"]], device=dev)
     out = []
     for _ in range(max_new_tokens):
-        nxt = model(input_ids=ids, use_cache=False).logits[0, -1].argmax().item()
+        with eval_mode(model): nxt = model(input_ids=ids, use_cache=False).logits[0, -1].argmax().item()
         out.append(nxt)
         ids = torch.cat([ids, torch.tensor([[nxt]], device=dev)], 1)
     return out

@@ -16,9 +16,9 @@ from tqdm.auto import tqdm
 from .models import decoder_blocks, resolve_layer
 
 # %% auto #0
-__all__ = ['HookFn', 'StopForward', 'module_hooks', 'block_hooks', 'Batch', 'pad_token_id', 'tokenize', 'subject_token_index',
-           'find_subject_tokens', 'AnswerPositions', 'prompt_with_answer', 'answer_token_positions', 'run_model',
-           'extract_states', 'extract_subject_states', 'extract_object_states']
+__all__ = ['HookFn', 'StopForward', 'module_hooks', 'block_hooks', 'eval_mode', 'Batch', 'pad_token_id', 'tokenize',
+           'subject_token_index', 'find_subject_tokens', 'AnswerPositions', 'prompt_with_answer',
+           'answer_token_positions', 'run_model', 'extract_states', 'extract_subject_states', 'extract_object_states']
 
 # %% ../nbs/01_extraction.ipynb #ca3166f2
 class StopForward(Exception):
@@ -59,6 +59,17 @@ def block_hooks(model,
         i = resolve_layer(model, layer, template)
         post.append((blocks[i], make(list(fns) if isinstance(fns, (list, tuple)) else [fns], i)))
     with module_hooks(post=post): yield
+
+@contextmanager
+def eval_mode(model):
+    """Dropout and any other training-only behaviour off for the duration of a `with` block: every forward pass of
+    lrc_nb runs in it. The modules that were in training mode are put back in it on exit, also after an error."""
+    training = [m for m in model.modules() if m.training]
+    try:
+        for m in training: m.training = False
+        yield
+    finally:
+        for m in training: m.training = True
 
 # %% ../nbs/01_extraction.ipynb #737e8dfe
 @dataclass
@@ -183,7 +194,7 @@ def run_model(model, batch: Batch, read: Sequence[int] = (), edits: Optional[Map
         def stop(h, l): raise StopForward
         hooks.setdefault(last, []).append(stop)
     out = None
-    with block_hooks(model, hooks, template):
+    with block_hooks(model, hooks, template), eval_mode(model):
         try: out = model(**batch.model_inputs(model), **kwargs)
         except StopForward: pass
     return out, seen
