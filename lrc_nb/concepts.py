@@ -9,7 +9,7 @@ import hashlib
 import json
 import math
 import os
-import tempfile
+import secrets
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -258,15 +258,15 @@ class ConceptBank:
                                     metadata=_jsonable(dict(c.metadata), f"metadata of {c.name!r}")) for c in self._concepts])
         text = json.dumps(index, indent=1, ensure_ascii=False).encode("utf-8")
         path.mkdir(parents=True, exist_ok=True)
-        tmps = {}
+        tmps, tag = {}, f"{os.getpid()}-{secrets.token_hex(4)}"
         try:
             for name, data in ((_VECTORS, blob), (_INDEX, text)):
-                fd, tmps[name] = tempfile.mkstemp(dir=path, prefix=f".{name}.", suffix=".tmp")
-                with os.fdopen(fd, "wb") as f:
+                tmps[name] = path / f".{name}.{tag}.tmp"
+                with open(tmps[name], "xb") as f:  # a new file with the usual permissions (umask), unlike mkstemp's 0600
                     f.write(data); f.flush(); os.fsync(f.fileno())
             for name in (_VECTORS, _INDEX): os.replace(tmps.pop(name), path / name)
         finally:
-            for tmp in tmps.values(): Path(tmp).unlink(missing_ok=True)
+            for tmp in tmps.values(): tmp.unlink(missing_ok=True)
         return path
 
     @classmethod
