@@ -6,8 +6,9 @@
 Both sides train the speed bench's relation (`lre_speed.real_prompts`: 20 prompts, SmolLM2 fp32, blocks 15 -> 21;
 with `--config NAME`, a random-weight model of `lre_speed.CONFIGS` in float32 and its synthetic prompts and layers,
 e.g. `--config gptj-6b-d512` for GPT-J's code path at a width the CPU runs in seconds):
-`train_lre`, then `train_lre_fast` at each rank, base and new one after the other in every round, so a slow spell
-of this shared machine hits both. Prints each round, the medians and the ratios, and how far the new W and fast W†
+`train_lre`, then `train_lre_fast` at each rank, base and new one after the other in every round (who goes first
+alternates), so a slow spell of this shared machine hits both; the verdict is the per-round ratio new/base (median
+and geometric mean over rounds). Prints each round, the medians and the ratios, and how far the new W and fast W†
 are from the base's (they should agree to float32 rounding unless the change meant to alter them). Only
 `lrc_nb/lre.py` comes from the base commit; the rest of the package is the working tree's.
 """
@@ -93,7 +94,8 @@ def main(argv=None):
     times, last = {}, {}
     for i in range(args.rounds):
         for job, fn in jobs:
-            for side, mod in (("base", base), ("new", new)):
+            order = (("base", base), ("new", new)) if i % 2 == 0 else (("new", new), ("base", base))  # who goes first alternates
+            for side, mod in order:
                 last[side, job], wall, _ = timed(lambda: fn(mod), "cpu")
                 times.setdefault(f"{side} {job}", []).append(wall)
         print(f"round {i + 1}: " + ", ".join(f"{k} {v[-1]:.2f}" for k, v in times.items()), flush=True)
@@ -103,13 +105,18 @@ def main(argv=None):
     agree.update({f"{job}_pinv": rel(last["new", job].pinv, last["base", job].pinv) for job, _ in jobs[1:]})
     print(f"{relation}, {len(prompts)} prompts, blocks {ls} -> {lo}, base {args.base}, new {new_kw or 'defaults'}, "
           f"{args.rounds} rounds (medians):")
+    paired = {job: [n / b for b, n in zip(times[f"base {job}"], times[f"new {job}"])] for job, _ in jobs}  # per round
     for job, _ in jobs:
-        b, n = med[f"base {job}"], med[f"new {job}"]
-        print(f"  {job:8s} base {b:7.2f} s  new {n:7.2f} s  new/base {n / b:.3f}")
+        b, n, r = med[f"base {job}"], med[f"new {job}"], paired[job]
+        print(f"  {job:8s} base {b:7.2f} s  new {n:7.2f} s  new/base: per-round median {statistics.median(r):.3f}, "
+              f"geometric mean {statistics.geometric_mean(r):.3f} (range {min(r):.3f}-{max(r):.3f}); ratio of medians {n / b:.3f}")
     print("  new vs base: " + ", ".join(f"{k} {v:.1e}" for k, v in agree.items()))
     if args.json:
         Path(args.json).write_text(json.dumps({"base": args.base, "new_kw": new_kw, "config": args.config, "relation": relation, "prompts": len(prompts),
                                                "layers": [ls, lo], "seconds": times, "median": med,
+                                               "paired_ratio": {j: {"per_round": r, "median": statistics.median(r),
+                                                                    "geometric_mean": statistics.geometric_mean(r)}
+                                                                for j, r in paired.items()},
                                                "rel_diff_new_vs_base": agree, "torch": torch.__version__,
                                                "threads": torch.get_num_threads()}, indent=1))
 

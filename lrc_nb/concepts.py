@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import contextmanager
 import math
 import os
 import secrets
@@ -20,7 +21,7 @@ from typing import Iterable, Mapping, Optional, Sequence, Union
 import torch
 from tqdm.auto import tqdm
 
-from .models import resolve_layer, hidden_size
+from .models import resolve_layer, hidden_size, finest_common_precision, _PRECISIONS
 from .extraction import extract_object_states
 from .data import Relation, split_samples, make_train_prompts, filter_valid, balanced_sample
 from .lre import train_lre, train_lre_fast
@@ -151,6 +152,23 @@ def default_provenance(model=None, **kw) -> dict:
     prov.update(kw)
     return prov
 
+@contextmanager
+def _bank_lock(path: Path, exclusive: bool):
+    """An advisory lock on `path/.lock` (POSIX `flock`): `save` renames its files under an exclusive one and `load`
+    reads both files under a shared one, so two saves never interleave and no load sees half a save. No lock where
+    `fcntl` does not exist or the lock file cannot be created (a read-only folder: nothing can save there anyway)."""
+    try: import fcntl
+    except ImportError: fcntl = None
+    try: f = open(path / ".lock", "a+b") if fcntl else None
+    except OSError: f = None
+    if f is None:
+        yield
+        return
+    with f:
+        fcntl.flock(f, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try: yield
+        finally: fcntl.flock(f, fcntl.LOCK_UN)
+
 def _check_record(r, where: str):
     "A concept's record in `bank.json`: the types `Concept` needs, or a `ValueError` that says which field is wrong."
     if not isinstance(r, dict): raise ValueError(f"{where} must be an object, got {type(r).__name__}")
@@ -160,16 +178,27 @@ def _check_record(r, where: str):
         raise ValueError(f"{where}.layer must be a non-negative integer, got {r.get('layer')!r}")
     if not isinstance(r.get("metadata") or {}, dict): raise ValueError(f"{where}.metadata must be an object, got {r.get('metadata')!r}")
 
+def _fingerprints(prov: Mapping) -> dict:
+    fps = prov.get("model_fingerprints")
+    return dict(fps) if isinstance(fps, Mapping) else {}
+
+_NO_COMMON = "float16 and bfloat16 do not round to each other"
+
 def _same_model(a: Mapping, b: Mapping) -> Optional[str]:
     "Why provenances `a` and `b` cannot be of the same model, or None (also when neither records a model)."
-    fa, fb = a.get("model_fingerprints") or {}, b.get("model_fingerprints") or {}
-    if not (fa or a.get("model_fingerprint")) and not (fb or b.get("model_fingerprint")): return None
-    if not (fa or a.get("model_fingerprint")) or not (fb or b.get("model_fingerprint")):
-        return "one bank records the model it was made on and the other does not"
-    common = [k for k in fa if k in fb]
-    if any(fa[k] == fb[k] for k in common) or (not common and a.get("model_fingerprint") == b.get("model_fingerprint")): return None
+    fa, fb = _fingerprints(a), _fingerprints(b)
+    ra, rb = bool(fa or a.get("model_fingerprint")), bool(fb or b.get("model_fingerprint"))
+    if not (ra or rb): return None
+    if not (ra and rb): return "one bank records the model it was made on and the other does not"
+    if not (fa and fb):  # a bank saved before per-precision fingerprints
+        if not (fa or fb) and a.get("model_fingerprint") == b.get("model_fingerprint"): return None
+        return ("a bank saved by an earlier lrc_nb records an older kind of fingerprint: load it with its model "
+                "(`ConceptBank.load(path, model)` checks it and records the current fingerprints), then merge")
+    t = finest_common_precision(fa, fb)
+    if t is None: return f"their fingerprints share no precision ({list(fa)} and {list(fb)}: {_NO_COMMON})"
+    if fa[t] == fb[t]: return None
     return (f"they were made on different models ({a.get('model_name', '?')!r}, {b.get('model_name', '?')!r}: "
-            f"fingerprints {fa or a.get('model_fingerprint')} and {fb or b.get('model_fingerprint')})")
+            f"fingerprints in {t} {fa[t]} and {fb[t]})")
 
 def _merged_provenance(a: Mapping, b: Mapping) -> dict:
     """One provenance for the concepts of two banks of the same model: equal entries once, lists joined, `relations`
@@ -177,17 +206,19 @@ def _merged_provenance(a: Mapping, b: Mapping) -> dict:
     why = _same_model(a, b)
     if why: raise ValueError(f"cannot merge these banks: {why}. Build `ConceptBank(list(a) + list(b), provenance)` "
                              "with a provenance of your own if you mean to")
-    out = {}
+    out, fa, fb = {}, _fingerprints(a), _fingerprints(b)
     for k in dict.fromkeys([*a, *b]):
         if k not in b or k not in a: out[k] = a[k] if k in a else b[k]
         elif a[k] == b[k]: out[k] = a[k]
-        elif k == "model_fingerprints": out[k] = {t: f for t, f in a[k].items() if b[k].get(t) == f}
-        elif k == "model_fingerprint": continue  # per dtype; the shared ones are in model_fingerprints
+        elif k in ("model_fingerprints", "model_fingerprint", "model_dtype") and fa and fb: continue  # below
         elif k == "relations" and isinstance(a[k], dict) and isinstance(b[k], dict):
             out[k] = {r: (a[k][r] if r not in b[k] else b[k][r] if r not in a[k] or a[k][r] == b[k][r] else [a[k][r], b[k][r]])
                       for r in dict.fromkeys([*a[k], *b[k]])}
         elif isinstance(a[k], list) and isinstance(b[k], list): out[k] = a[k] + [x for x in b[k] if x not in a[k]]
         else: out[k] = [a[k], b[k]]
+    if fa and fb and fa != fb:  # the precisions both agree in, finest first (the finest one is the banks' common dtype)
+        both = {t: fa[t] for t in _PRECISIONS if t in fa and fb.get(t) == fa[t]}
+        out.update(model_fingerprints=both, model_dtype=next(iter(both)), model_fingerprint=next(iter(both.values())))
     return out
 
 class ConceptBank:
@@ -264,7 +295,8 @@ class ConceptBank:
                 tmps[name] = path / f".{name}.{tag}.tmp"
                 with open(tmps[name], "xb") as f:  # a new file with the usual permissions (umask), unlike mkstemp's 0600
                     f.write(data); f.flush(); os.fsync(f.fileno())
-            for name in (_VECTORS, _INDEX): os.replace(tmps.pop(name), path / name)
+            with _bank_lock(path, exclusive=True):  # two saves never interleave their renames; no load sees half of one
+                for name in (_VECTORS, _INDEX): os.replace(tmps.pop(name), path / name)
         finally:
             for tmp in tmps.values(): tmp.unlink(missing_ok=True)
         return path
@@ -276,7 +308,8 @@ class ConceptBank:
         path = Path(path)
         if not (path / _INDEX).exists() or not (path / _VECTORS).exists():
             raise FileNotFoundError(f"{path} is not a concept bank folder (needs {_INDEX} and {_VECTORS})")
-        try: index = json.loads((path / _INDEX).read_text(encoding="utf-8"))
+        with _bank_lock(path, exclusive=False): text, blob = (path / _INDEX).read_bytes(), (path / _VECTORS).read_bytes()
+        try: index = json.loads(text.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as e: raise ValueError(f"{path / _INDEX} is not JSON text: {e}") from None
         if not isinstance(index, dict): raise ValueError(f"{path / _INDEX}: expected a JSON object, got {type(index).__name__}")
         if index.get("format") != BANK_FORMAT:
@@ -285,7 +318,6 @@ class ConceptBank:
         if not isinstance(recs, list): raise ValueError(f"{path / _INDEX}: 'concepts' must be a list, got {type(recs).__name__}")
         if not isinstance(prov, dict): raise ValueError(f"{path / _INDEX}: 'provenance' must be an object, got {type(prov).__name__}")
         for i, r in enumerate(recs): _check_record(r, f"{path / _INDEX}: concepts[{i}]")
-        blob = (path / _VECTORS).read_bytes()
         want = index.get("vectors_sha256")  # banks saved before it was recorded have none
         if want is not None and hashlib.sha256(blob).hexdigest() != want:
             raise ValueError(f"{path}: {_VECTORS} is not the file {_INDEX} was saved with (its SHA-256 differs): "
@@ -296,12 +328,17 @@ class ConceptBank:
             raise ValueError(f"{path}: {len(recs)} concepts in {_INDEX} but vectors of shape {tuple(vectors.shape)}")
         bank = cls([Concept(r["name"], r["relation"], r["object"], r["layer"], vectors[i], r.get("metadata") or {})
                     for i, r in enumerate(recs)], prov)
-        if model is not None: bank.check_model(model, strict=check)
+        if model is not None:
+            bank.check_model(model, strict=check)
+            if check and not _fingerprints(prov):  # an earlier lrc_nb's bank, just checked: record today's fingerprints
+                bank.provenance.update({k: v for k, v in default_provenance(model).items()
+                                        if k in ("model_fingerprint", "model_dtype", "model_fingerprints")})
         return bank
 
     def check_model(self, model, strict: bool = True):
         "Raise `ValueError` with the reason if this bank cannot be used with `model`."
-        from lrc_nb.models import model_fingerprint, model_fingerprints, num_blocks, hidden_size
+        from lrc_nb.models import (model_fingerprint, model_fingerprints, num_blocks, hidden_size, offloaded_parameters,
+                                   _legacy_fingerprint)
         d, L = hidden_size(model), num_blocks(model)
         if len(self) and self._concepts[0].dim != d:
             raise ValueError(f"the bank's vectors have width {self._concepts[0].dim} but the model's hidden size is {d}")
@@ -310,26 +347,29 @@ class ConceptBank:
         if not strict: return
         name, why = self.provenance.get("model_name", "?"), ("concept vectors only mean something in the residual "
                                                              "stream of the model they were made on. Pass check=False to load it anyway.")
-        ours = self.provenance.get("model_fingerprints")
-        if isinstance(ours, dict) and ours:
+        ours = _fingerprints(self.provenance)
+        if ours:  # compared in the finest precision both have
             theirs = model_fingerprints(model)
-            common = [k for k in ours if k in theirs]
-            if any(ours[k] == theirs[k] for k in common): return
-            if not common:
-                raise ValueError(f"the bank was made on model {name!r} with fingerprints in {sorted(ours)} and this model's "
-                                 f"{sorted(theirs)[0]} weights have none of those precisions (float16 and bfloat16 do not "
-                                 f"round to each other), so the weights cannot be compared: load the model in "
-                                 f"{self.provenance.get('model_dtype', sorted(ours)[0])}, or pass check=False if it is the same model")
-            k = common[0]
+            t = finest_common_precision(ours, theirs)
+            if t is None:
+                raise ValueError(f"the bank was made on model {name!r} with fingerprints in {list(ours)} and this model's "
+                                 f"{list(theirs)[0]} weights have none of those precisions ({_NO_COMMON}), so the weights "
+                                 f"cannot be compared: load the model in {list(ours)[0]}, or pass check=False if it is the same model")
+            if ours[t] == theirs[t]: return
+            off = offloaded_parameters(model)
+            if off:
+                raise ValueError(f"this model has {len(off)} parameters offloaded to the meta device (e.g. {off[0]!r}) whose "
+                                 f"weights cannot be read here, so it cannot be checked against the bank made on {name!r}: "
+                                 "pass check=False if it is the same model")
             raise ValueError(f"the bank was made on model {name!r}, whose weights differ from this model's (fingerprints in "
-                             f"{k}: {ours[k]} against {theirs[k]}): {why}")
-        want, got = self.provenance.get("model_fingerprint"), model_fingerprint(model)
+                             f"{t}: {ours[t]} against {theirs[t]}): {why}")
+        want = self.provenance.get("model_fingerprint")
         if want is None:
             raise ValueError("the bank records no model fingerprint, so it cannot be checked against this model; "
                              "load it with check=False if you know it was made on this model")
-        if want != got:
-            raise ValueError(f"the bank was made on model {name!r} with fingerprint {want}, but this model's fingerprint "
-                             f"is {got} (fingerprints of lrc_nb before 2026-11-27 sampled fewer weights): {why}")
+        if want not in (_legacy_fingerprint(model), model_fingerprint(model)):  # saved by lrc_nb before 2026-11-27
+            raise ValueError(f"the bank was made on model {name!r} with fingerprint {want}, which this model's weights "
+                             f"do not give: {why}")
 
 # %% ../nbs/04_concepts.ipynb #4dadf711
 class RelationConcepts(list):

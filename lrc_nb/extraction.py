@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import inspect
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Mapping, Optional, Sequence, Union
@@ -60,16 +61,26 @@ def block_hooks(model,
         post.append((blocks[i], make(list(fns) if isinstance(fns, (list, tuple)) else [fns], i)))
     with module_hooks(post=post): yield
 
+_eval_lock, _eval_users = threading.Lock(), {}  # id(model) -> [users, modules switched off by the first]
+
 @contextmanager
 def eval_mode(model):
     """Dropout and any other training-only behaviour off for the duration of a `with` block: every forward pass of
-    lrc_nb runs in it. The modules that were in training mode are put back in it on exit, also after an error."""
-    training = [m for m in model.modules() if m.training]
-    try:
-        for m in training: m.training = False
-        yield
+    lrc_nb runs in it. The modules that were in training mode are put back in it when the last user leaves (several
+    threads may share a model), also after an error."""
+    with _eval_lock:
+        entry = _eval_users.setdefault(id(model), [0, []])
+        if entry[0] == 0:
+            entry[1] = [m for m in model.modules() if m.training]
+            for m in entry[1]: m.training = False
+        entry[0] += 1
+    try: yield
     finally:
-        for m in training: m.training = True
+        with _eval_lock:
+            entry[0] -= 1
+            if entry[0] == 0:
+                for m in entry[1]: m.training = True
+                del _eval_users[id(model)]
 
 # %% ../nbs/01_extraction.ipynb #737e8dfe
 @dataclass

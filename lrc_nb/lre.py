@@ -15,7 +15,7 @@ from typing import NamedTuple, Optional, Sequence
 import torch
 from tqdm.auto import tqdm
 
-from .models import resolve_layer, hidden_size, text_config, decoder_blocks
+from .models import resolve_layer, hidden_size, text_config, decoder_blocks, model_dtype
 from .extraction import (Batch, tokenize, pad_token_id, subject_token_index, answer_token_positions,
                                block_hooks, module_hooks, StopForward, extract_subject_states, extract_object_states,
                                eval_mode)
@@ -775,12 +775,13 @@ def _readout(model):
 def _predict(lre, s): return lre.forward(s) if isinstance(lre, InvertedLre) else lre(s)
 
 def _faithful(model, tok, lre, prompts, s, batch_size):
-    read, p0 = _readout(model), next(model.parameters())
+    read = _readout(model)
+    dev, dt = model.get_output_embeddings().weight.device, model_dtype(model)  # the head's device (device_map: the last)
     targets = torch.tensor([answer_token_positions(tok, p.text, p.answer).answer_ids[0] for p in prompts])
     hits = []
     with torch.no_grad():
         for i in range(0, len(prompts), batch_size):
-            z = _predict(lre, s[i:i + batch_size]).to(device=p0.device, dtype=p0.dtype)
+            z = _predict(lre, s[i:i + batch_size]).to(device=dev, dtype=dt)
             hits.append(read(z).argmax(-1).cpu() == targets[i:i + batch_size])
     return torch.cat(hits)
 

@@ -22,7 +22,7 @@ from torch import nn
 # %% auto #0
 __all__ = ['SMOLLM2', 'SMOLLM2_GGUF', 'smollm2_gguf_path', 'cache_root', 'smollm2_cache_dir', 'load_model', 'text_config',
            'num_hidden_layers', 'hidden_size', 'block_list_path', 'decoder_blocks', 'num_blocks', 'resolve_layer',
-           'model_dtype', 'model_fingerprint', 'model_fingerprints']
+           'model_dtype', 'model_fingerprint', 'model_fingerprints', 'finest_common_precision', 'offloaded_parameters']
 
 # %% ../nbs/00_models.ipynb #d2964517
 SMOLLM2 = "smollm2"
@@ -223,7 +223,30 @@ def model_fingerprint(model, dtype: Optional[torch.dtype] = None) -> str:
     return h.hexdigest()[:16]
 
 def model_fingerprints(model) -> dict:
-    "`{dtype name: fingerprint}` in the model's own dtype and in each lower precision its weights round to once."
+    "`{dtype name: fingerprint}` in the model's own dtype and in each lower precision its weights round to once, finest first."
     dt = model_dtype(model)
     lower = {torch.float64: [torch.float32, torch.float16, torch.bfloat16], torch.float32: [torch.float16, torch.bfloat16]}
     return {str(t).replace("torch.", ""): model_fingerprint(model, t) for t in [dt] + lower.get(dt, [])}
+
+_PRECISIONS = ("float64", "float32", "float16", "bfloat16")  # finest first
+
+def finest_common_precision(a: dict, b: dict) -> Optional[str]:
+    """The finest dtype two `model_fingerprints` dicts both have (None if none): two models are the same only if
+    they agree there, not merely after both are rounded to bfloat16."""
+    return next((t for t in _PRECISIONS if t in a and t in b), None)
+
+def offloaded_parameters(model) -> list:
+    "Names of parameters on the meta device (offloaded by accelerate): their weights are not in the fingerprint."
+    return [n for n, p in model.named_parameters() if p.device.type == "meta"]
+
+def _legacy_fingerprint(model) -> str:
+    "The fingerprint of lrc_nb before 2026-11-27 (first 4096 values of the first two and last two parameters), to check banks saved then."
+    h = hashlib.sha256()
+    cfg = text_config(model)
+    h.update(f"{type(model).__name__}|{num_hidden_layers(model)}|{hidden_size(model)}|"
+             f"{getattr(cfg, 'vocab_size', None)}".encode())
+    params = list(model.named_parameters())
+    for name, p in params[:2] + params[-2:]:
+        flat = p.detach().reshape(-1)[:4096].float().cpu()
+        h.update(name.encode()); h.update(str(p.dtype).encode()); h.update(flat.numpy().tobytes())
+    return h.hexdigest()[:16]
