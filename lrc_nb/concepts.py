@@ -159,15 +159,17 @@ def _bank_lock(path: Path, exclusive: bool):
     `fcntl` does not exist or the lock file cannot be created (a read-only folder: nothing can save there anyway)."""
     try: import fcntl
     except ImportError: fcntl = None
-    try: f = open(path / ".lock", "a+b") if fcntl else None
-    except OSError: f = None
-    if f is None:
-        yield
-        return
-    with f:
-        fcntl.flock(f, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-        try: yield
-        finally: fcntl.flock(f, fcntl.LOCK_UN)
+    f = None
+    try:
+        if fcntl:
+            f = open(path / ".lock", "a+b")
+            fcntl.flock(f, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+    except OSError:  # a read-only folder, or a file system without flock
+        if f is not None: f.close()
+        f = None
+    try: yield
+    finally:
+        if f is not None: f.close()  # closing the file releases the lock
 
 def _check_record(r, where: str):
     "A concept's record in `bank.json`: the types `Concept` needs, or a `ValueError` that says which field is wrong."
