@@ -157,25 +157,26 @@ class CausalEditor:
         kw = batch.model_inputs(model)
         mask, pos = kw["attention_mask"], kw.get("position_ids")
         B, dev = mask.shape[0], mask.device
-        cache = _new_cache(model)
-        with block_hooks(model, hooks, self.template), eval_mode(model):
-            out = model(**kw, use_cache=True, **{self._cache_kw: cache})
-        new, done = [], torch.zeros(B, dtype=torch.bool, device=dev)
-        pad = pad_token_id(self.tok)
-        for step in range(max_new_tokens):
-            nxt = out.logits[:, -1].argmax(-1)
-            nxt = torch.where(done, torch.full_like(nxt, pad), nxt)
-            new.append(nxt)
-            if stop_at_eos and eos: done = done | torch.isin(nxt, torch.tensor(sorted(eos), device=dev))
-            if step == max_new_tokens - 1 or bool(done.all()): break
-            returned = getattr(out, self._cache_kw, None)
-            if returned is not None: cache = returned
-            mask = torch.cat([mask, torch.ones(B, 1, dtype=mask.dtype, device=dev)], 1)
-            step_kw = dict(input_ids=nxt[:, None], attention_mask=mask)
-            if pos is not None:
-                pos = pos[:, -1:] + 1
-                step_kw["position_ids"] = pos
-            with eval_mode(model): out = model(**step_kw, use_cache=True, **{self._cache_kw: cache})
+        with eval_mode(model):  # every step, prefill and decoding
+            cache = _new_cache(model)
+            with block_hooks(model, hooks, self.template):
+                out = model(**kw, use_cache=True, **{self._cache_kw: cache})
+            new, done = [], torch.zeros(B, dtype=torch.bool, device=dev)
+            pad = pad_token_id(self.tok)
+            for step in range(max_new_tokens):
+                nxt = out.logits[:, -1].argmax(-1)
+                nxt = torch.where(done, torch.full_like(nxt, pad), nxt)
+                new.append(nxt)
+                if stop_at_eos and eos: done = done | torch.isin(nxt, torch.tensor(sorted(eos), device=dev))
+                if step == max_new_tokens - 1 or bool(done.all()): break
+                returned = getattr(out, self._cache_kw, None)
+                if returned is not None: cache = returned
+                mask = torch.cat([mask, torch.ones(B, 1, dtype=mask.dtype, device=dev)], 1)
+                step_kw = dict(input_ids=nxt[:, None], attention_mask=mask)
+                if pos is not None:
+                    pos = pos[:, -1:] + 1
+                    step_kw["position_ids"] = pos
+                out = model(**step_kw, use_cache=True, **{self._cache_kw: cache})
         return torch.stack(new, 1).cpu() if new else torch.zeros(B, 0, dtype=torch.long)
 
     def generate_ids(self, texts, subjects=None, source=None, target=None, beta=None, mode: str = "all",

@@ -184,12 +184,14 @@ def _fingerprints(prov: Mapping) -> dict:
     fps = prov.get("model_fingerprints")
     return dict(fps) if isinstance(fps, Mapping) else {}
 
+def _records_model(prov: Mapping) -> bool: return bool(_fingerprints(prov) or prov.get("model_fingerprint"))
+
 _NO_COMMON = "float16 and bfloat16 do not round to each other"
 
 def _same_model(a: Mapping, b: Mapping) -> Optional[str]:
     "Why provenances `a` and `b` cannot be of the same model, or None (also when neither records a model)."
     fa, fb = _fingerprints(a), _fingerprints(b)
-    ra, rb = bool(fa or a.get("model_fingerprint")), bool(fb or b.get("model_fingerprint"))
+    ra, rb = _records_model(a), _records_model(b)
     if not (ra or rb): return None
     if not (ra and rb): return "one bank records the model it was made on and the other does not"
     if not (fa and fb):  # a bank saved before per-precision fingerprints
@@ -253,6 +255,10 @@ class ConceptBank:
         return list(dict.fromkeys(c.relation for c in self._concepts))
     @property
     def layers(self) -> list: return sorted({c.layer for c in self._concepts})
+    @property
+    def records_model(self) -> bool:
+        "Whether the provenance records the model the bank was made on (a fingerprint `check_model` can check)."
+        return _records_model(self.provenance)
 
     def for_relation(self, relation: str) -> list:
         "The concepts of one relation (what a per-relation matcher compares)."

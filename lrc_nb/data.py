@@ -414,26 +414,27 @@ def greedy_continuations(model, tokenizer, texts: Sequence[str], max_new_tokens,
     cache_kw, keep = _cache_kwarg(model), _accepts(model, "logits_to_keep")
     out = [None] * len(texts)
     batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
-    for idx in tqdm(batches, desc="greedy", disable=not progress, leave=False):
-        batch = tokenize(tokenizer, [texts[i] for i in idx], padding_side="left")
-        kw = batch.model_inputs(model)
-        mask, pos = kw["attention_mask"], kw.get("position_ids")
-        n, cache, steps = max(ns[i] for i in idx), None, []
-        for step in range(n):
-            extra = {cache_kw: cache} if cache is not None else {}
-            if keep: extra["logits_to_keep"] = 1
-            with eval_mode(model): res = model(**kw, use_cache=True, **extra)
-            nxt = res.logits[:, -1].argmax(-1)
-            steps.append(nxt)
-            cache = _returned_cache(res)
-            if cache is None: raise RuntimeError(f"{type(model).__name__} returned no KV cache")
-            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)
-            kw = dict(input_ids=nxt[:, None], attention_mask=mask)
-            if pos is not None:
-                pos = pos[:, -1:] + 1
-                kw["position_ids"] = pos
-        gen = torch.stack(steps, 1).tolist()
-        for j, i in enumerate(idx): out[i] = gen[j][:ns[i]]
+    with eval_mode(model):
+        for idx in tqdm(batches, desc="greedy", disable=not progress, leave=False):
+            batch = tokenize(tokenizer, [texts[i] for i in idx], padding_side="left")
+            kw = batch.model_inputs(model)
+            mask, pos = kw["attention_mask"], kw.get("position_ids")
+            n, cache, steps = max(ns[i] for i in idx), None, []
+            for step in range(n):
+                extra = {cache_kw: cache} if cache is not None else {}
+                if keep: extra["logits_to_keep"] = 1
+                res = model(**kw, use_cache=True, **extra)
+                nxt = res.logits[:, -1].argmax(-1)
+                steps.append(nxt)
+                cache = _returned_cache(res)
+                if cache is None: raise RuntimeError(f"{type(model).__name__} returned no KV cache")
+                mask = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)
+                kw = dict(input_ids=nxt[:, None], attention_mask=mask)
+                if pos is not None:
+                    pos = pos[:, -1:] + 1
+                    kw["position_ids"] = pos
+            gen = torch.stack(steps, 1).tolist()
+            for j, i in enumerate(idx): out[i] = gen[j][:ns[i]]
     return out
 
 @torch.no_grad()
@@ -442,10 +443,11 @@ def greedy_reference(model, tokenizer, text: str, max_new_tokens: int) -> list:
     dev = model.get_input_embeddings().weight.device
     ids = torch.tensor([tokenizer(text)["input_ids"]], device=dev)
     out = []
-    for _ in range(max_new_tokens):
-        with eval_mode(model): nxt = model(input_ids=ids, use_cache=False).logits[0, -1].argmax().item()
-        out.append(nxt)
-        ids = torch.cat([ids, torch.tensor([[nxt]], device=dev)], 1)
+    with eval_mode(model):
+        for _ in range(max_new_tokens):
+            nxt = model(input_ids=ids, use_cache=False).logits[0, -1].argmax().item()
+            out.append(nxt)
+            ids = torch.cat([ids, torch.tensor([[nxt]], device=dev)], 1)
     return out
 
 # %% ../nbs/02_data.ipynb #0f1c7773

@@ -500,22 +500,15 @@ class Jacobians(NamedTuple):
     s: torch.Tensor
     o: torch.Tensor
 
-def _pad_suffixes(model, pad_suffixes: Optional[bool], fast: bool) -> bool:
-    """Default: pad the suffixes (one group instead of one per suffix length) for the fast estimator on a GPU, where a
-    group costs more in overhead than its padding costs in compute; exact rows are many enough to be compute-bound.
-    (On a GPU the suffixes are packed first, `_pack_suffixes`; padding is what a group falls back to.)"""
-    if pad_suffixes is None: return fast and next(model.parameters()).device.type == "cuda"
-    return bool(pad_suffixes)
-
-def _pack_suffixes(model, pack_suffixes: Optional[bool]) -> bool:
-    """Default: pack the suffixes of a group into one row for exact and fast on a GPU, where it saves the padded rows
-    at no extra cost; on the CPU the per-token prefix gather and the larger masks cost more than the padding saves."""
-    if pack_suffixes is None: return next(model.parameters()).device.type == "cuda"
-    return bool(pack_suffixes)
-
-def _grouping(model, items, batch_size, pack_suffixes, pad_suffixes, fast: bool) -> tuple:
-    "`(groups, pack, pad)`: both settings resolved for the model's device, and the groups they call for."
-    pack, pad = _pack_suffixes(model, pack_suffixes), _pad_suffixes(model, pad_suffixes, fast)
+def _grouping(model, items, batch_size, pack_suffixes: Optional[bool], pad_suffixes: Optional[bool], fast: bool) -> tuple:
+    """`(groups, pack, pad)`: both settings resolved for the model's device, and the groups they call for. Defaults:
+    on a GPU, pack a group's suffixes into one row (exact and fast: it saves the padded rows at no extra cost) and,
+    for the fast estimator, pad them where packing is refused (a group costs more in overhead than its padding costs
+    in compute; exact rows are many enough to be compute-bound). On the CPU neither: the per-token prefix gather and
+    the larger masks cost more than the padding saves, so prompts are grouped by suffix length."""
+    gpu = next(model.parameters()).device.type == "cuda"
+    pack = gpu if pack_suffixes is None else bool(pack_suffixes)
+    pad = (fast and gpu) if pad_suffixes is None else bool(pad_suffixes)
     return _groups(items, batch_size, pack or pad), pack, pad
 
 def _linearize(model, tok, items, groups, ls, lo, prefix_cache=True, padding_side="right", template=None,

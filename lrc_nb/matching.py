@@ -51,8 +51,7 @@ class ConceptMatcher:
     def __init__(self, model, tokenizer, concepts: Union[ConceptBank, Sequence[Concept]], template: Optional[str] = None,
                  check: bool = True):  # a bank that records its model must have been made on this one (`check_model`)
         self.model, self.tokenizer, self.template = model, tokenizer, template
-        if check and isinstance(concepts, ConceptBank) and any(concepts.provenance.get(k) for k in ("model_fingerprints", "model_fingerprint")):
-            concepts.check_model(model)
+        if check and isinstance(concepts, ConceptBank) and concepts.records_model: concepts.check_model(model)
         self.concepts = list(concepts)
         if not self.concepts: raise ValueError("no concepts given")
         for c in self.concepts:

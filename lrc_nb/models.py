@@ -205,28 +205,38 @@ def model_dtype(model) -> torch.dtype:
     "The dtype of `model`'s first floating-point parameter (float32 if it has none)."
     return next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
 
+def _arch(model) -> str:
+    cfg = text_config(model)
+    return f"{type(model).__name__}|{num_hidden_layers(model)}|{hidden_size(model)}|{getattr(cfg, 'vocab_size', None)}"
+
+def _weight_samples(model) -> list:
+    "`(name, shape, sample)` per parameter: `_FP_SAMPLE` evenly spaced values on the CPU (None if offloaded or empty)."
+    out = []
+    for name, p in model.named_parameters():
+        flat, sample = p.detach().reshape(-1), None
+        if p.device.type != "meta" and p.numel():  # meta: offloaded by accelerate, no weights to read here
+            k = min(_FP_SAMPLE, flat.numel())  # evenly spaced, first and last included (integer steps: exact at any size)
+            sample = flat[torch.arange(k, device=flat.device) * (flat.numel() - 1) // max(k - 1, 1)].cpu()
+        out.append((name, tuple(p.shape), sample))
+    return out
+
+def _fingerprint(arch: str, samples: list, dt: torch.dtype) -> str:
+    h = hashlib.sha256(f"{arch}|{dt}".encode())
+    for name, shape, sample in samples:
+        h.update(f"{name}|{shape}".encode())
+        if sample is not None: h.update(sample.to(dt).double().numpy().tobytes())  # float64 holds every dtype exactly
+    return h.hexdigest()[:16]
+
 def model_fingerprint(model, dtype: Optional[torch.dtype] = None) -> str:
     """A short stable hash of `model`'s architecture, every parameter's name and shape and a sample of its weights
     rounded to `dtype` (default: `model_dtype(model)`; the dtype is part of the hash)."""
-    dt = dtype or model_dtype(model)
-    h = hashlib.sha256()
-    cfg = text_config(model)
-    h.update(f"{type(model).__name__}|{num_hidden_layers(model)}|{hidden_size(model)}|"
-             f"{getattr(cfg, 'vocab_size', None)}|{dt}".encode())
-    for name, p in model.named_parameters():
-        h.update(f"{name}|{tuple(p.shape)}".encode())
-        if p.device.type == "meta" or p.numel() == 0: continue  # offloaded (accelerate): no weights to read here
-        flat = p.detach().reshape(-1)
-        k = min(_FP_SAMPLE, flat.numel())  # evenly spaced, first and last included (integer steps: exact at any size)
-        idx = torch.arange(k, device=flat.device) * (flat.numel() - 1) // max(k - 1, 1)
-        h.update(flat[idx].to(dt).double().cpu().numpy().tobytes())  # float64 holds every dtype's values exactly
-    return h.hexdigest()[:16]
+    return _fingerprint(_arch(model), _weight_samples(model), dtype or model_dtype(model))
 
 def model_fingerprints(model) -> dict:
     "`{dtype name: fingerprint}` in the model's own dtype and in each lower precision its weights round to once, finest first."
-    dt = model_dtype(model)
+    dt, arch, samples = model_dtype(model), _arch(model), _weight_samples(model)  # the weights are read once
     lower = {torch.float64: [torch.float32, torch.float16, torch.bfloat16], torch.float32: [torch.float16, torch.bfloat16]}
-    return {str(t).replace("torch.", ""): model_fingerprint(model, t) for t in [dt] + lower.get(dt, [])}
+    return {str(t).replace("torch.", ""): _fingerprint(arch, samples, t) for t in [dt] + lower.get(dt, [])}
 
 _PRECISIONS = ("float64", "float32", "float16", "bfloat16")  # finest first
 
@@ -241,10 +251,7 @@ def offloaded_parameters(model) -> list:
 
 def _legacy_fingerprint(model) -> str:
     "The fingerprint of lrc_nb before 2026-11-27 (first 4096 values of the first two and last two parameters), to check banks saved then."
-    h = hashlib.sha256()
-    cfg = text_config(model)
-    h.update(f"{type(model).__name__}|{num_hidden_layers(model)}|{hidden_size(model)}|"
-             f"{getattr(cfg, 'vocab_size', None)}".encode())
+    h = hashlib.sha256(_arch(model).encode())
     params = list(model.named_parameters())
     for name, p in params[:2] + params[-2:]:
         flat = p.detach().reshape(-1)[:4096].float().cpu()
