@@ -713,13 +713,17 @@ def train_lre_fast(model, tok, prompts, subject_layer: int, object_layer: int, r
         def spans(m, lin):
             R = chunk_size or _auto_chunk(model, lin.tokens, dev, d)
             return [(a, min(a + R, m)) for a in range(0, m, R)]
+        js = {}  # i -> sum_b J_b s_b of lins[i], exactly: one more tangent (s_b for prompt b) in its first JVP chunk
         def matvec(V):
             "`W V` for `V [d, m]`."
             out = torch.zeros(d, V.shape[1], dtype=acc, device=dev)
-            for lin in lins:
+            for i, lin in enumerate(lins):
                 for a, z in spans(V.shape[1], lin):
-                    t = V[:, a:z].T[:, None, :].expand(z - a, len(lin.idx), d)
-                    out[:, a:z] += lin.jvp(t).to(acc).sum(1).T.to(dev)  # J t lives where o does
+                    t, fold = V[:, a:z].T[:, None, :].expand(z - a, len(lin.idx), d), i not in js
+                    if fold: t = torch.cat([t, lin.s0[None].to(t.dtype)])
+                    Jt = lin.jvp(t).to(acc)  # J t lives where o does
+                    if fold: js[i], Jt = Jt[-1].sum(0).to(dev), Jt[:-1]
+                    out[:, a:z] += Jt.sum(1).T.to(dev)
                 bar.update(1)
             return out / n
         def rmatvec(U):
@@ -732,8 +736,7 @@ def train_lre_fast(model, tok, prompts, subject_layer: int, object_layer: int, r
                 bar.update(1)
             return out / n
         U, S, V = krylov_svd(matvec, rmatvec, d, block, power_iters, seed, dev, acc)
-        js = sum(lin.jvp(lin.s0[None])[0].to(acc).sum(0).to(dev) for lin in lins)  # sum_b J_b s_b, exactly
-        U, S, V, js = (x.cpu() for x in (U, S, V, js))
+        U, S, V, js = (x.cpu() for x in (U, S, V, sum(js.values())))
     if S[rank - 1] <= _rank_tol(S, d):
         raise ValueError(f"W has fewer than {rank} singular values above {_rank_tol(S, d):.1e}; rank {rank} would divide by ~0")
     bias = (sum(lin.o0.to(acc).sum(0).cpu() for lin in lins) - js) / n
