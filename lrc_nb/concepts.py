@@ -171,6 +171,14 @@ def _bank_lock(path: Path, exclusive: bool):
     finally:
         if f is not None: f.close()  # closing the file releases the lock
 
+def _fsync_dir(path: Path):
+    "Make the names in folder `path` durable (POSIX: fsync the folder itself); where that cannot be done, nothing."
+    try: fd = os.open(path, os.O_RDONLY)
+    except OSError: return  # e.g. Windows, where a folder cannot be opened like this
+    try: os.fsync(fd)
+    except OSError: pass  # a file system that does not sync folders
+    finally: os.close(fd)
+
 def _check_record(r, where: str):
     "A concept's record in `bank.json`: the types `Concept` needs, or a `ValueError` that says which field is wrong."
     if not isinstance(r, dict): raise ValueError(f"{where} must be an object, got {type(r).__name__}")
@@ -284,7 +292,8 @@ class ConceptBank:
     def save(self, path: Union[str, Path]) -> Path:
         """Write the folder `path` with `vectors.safetensors` and `bank.json` (created if missing); returns `path`.
         Both files are written in full to temporary files first and then renamed into place, so a failed save leaves
-        a bank already there as it was; `bank.json` records the SHA-256 of the vectors file it belongs to."""
+        a bank already there as it was; `bank.json` records the SHA-256 of the vectors file it belongs to. Files and
+        folder are synced to disk (POSIX), so a bank that `save` returned survives a power cut."""
         from safetensors.torch import save as st_save
         if not len(self): raise ValueError("refusing to save an empty bank")
         path = Path(path)
@@ -296,6 +305,7 @@ class ConceptBank:
                      concepts=[dict(name=c.name, relation=c.relation, object=c.object, layer=c.layer,
                                     metadata=_jsonable(dict(c.metadata), f"metadata of {c.name!r}")) for c in self._concepts])
         text = json.dumps(index, indent=1, ensure_ascii=False).encode("utf-8")
+        new = not path.exists()
         path.mkdir(parents=True, exist_ok=True)
         tmps, tag = {}, f"{os.getpid()}-{secrets.token_hex(4)}"
         try:
@@ -305,6 +315,7 @@ class ConceptBank:
                     f.write(data); f.flush(); os.fsync(f.fileno())
             with _bank_lock(path, exclusive=True):  # two saves never interleave their renames; no load sees half of one
                 for name in (_VECTORS, _INDEX): os.replace(tmps.pop(name), path / name)
+                for folder in (path, path.parent) if new else (path,): _fsync_dir(folder)  # the renames, on disk
         finally:
             for tmp in tmps.values(): tmp.unlink(missing_ok=True)
         return path
