@@ -51,9 +51,18 @@ def _from_gguf(path: Path, dtype, **kwargs):
     model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=dtype, **kwargs)
     return model, tok
 
+def _file_key(path: Path, n: int = 1 << 20) -> str:
+    "A short hash of a file's size and its first and last `n` bytes: which file this is, read in two seeks."
+    h, size = hashlib.sha256(), path.stat().st_size
+    with open(path, "rb") as f:
+        h.update(str(size).encode()); h.update(f.read(n))
+        f.seek(max(0, size - n)); h.update(f.read(n))
+    return h.hexdigest()[:12]
+
 def smollm2_cache_dir() -> Path:
-    "Folder of the converted fp32 copy of SmolLM2 (a normal `save_pretrained` folder, loadable by path)."
-    return cache_root() / "models" / "smollm2-135m-instruct"
+    """Folder of the converted fp32 copy of SmolLM2 (a normal `save_pretrained` folder, loadable by path), named
+    after the GGUF file it is converted from."""
+    return cache_root() / "models" / f"smollm2-135m-instruct-{_file_key(smollm2_gguf_path())}"
 
 def _write_cache(model, tok, folder: Path) -> bool:
     try:
