@@ -219,8 +219,8 @@ def cmd_train(args) -> int:
 
 # %% ../nbs/10_cli.ipynb #f268b140
 def _tutorial_hint() -> str:
-    import shutil
-    root = Path(__file__).resolve().parents[1]
+    import shutil, lrc_nb
+    root = Path(lrc_nb.__file__).resolve().parents[1]  # the repository of an editable install (also inside a notebook)
     nb = root / "nbs" / "tutorial.ipynb"
     where = str(nb) if nb.exists() else "nbs/tutorial.ipynb in the lrc_nb repository"
     lab = shutil.which("jupyter-lab") or shutil.which("jupyter-notebook")
