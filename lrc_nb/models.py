@@ -81,8 +81,8 @@ def _write_cache(model, tok, folder: Path) -> bool:
 
 def _smollm2(dtype, cache: bool, **kwargs):
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    folder = smollm2_cache_dir()
     if not cache: return _from_gguf(smollm2_gguf_path(), dtype, **kwargs)
+    folder = smollm2_cache_dir()  # reads 2 MiB of the GGUF file for its key: only when the cache is used
     if not (folder / "model.safetensors").exists():
         model, tok = _from_gguf(smollm2_gguf_path(), dtype=torch.float32)
         if not _write_cache(model, tok, folder):  # no cache: use what we have, or convert again with the options
