@@ -103,11 +103,24 @@ class Batch:
         return (self.attention_mask.cumsum(-1) - 1).clamp(min=0)
 
     def model_inputs(self, model) -> dict:
-        "Keyword arguments for `model(**...)` on the model's input device."
+        "Keyword arguments for `model(**...)` on the model's input device; prompts beyond the model's positions are refused."
+        limit, n = _max_positions(model), max(self.lengths)
+        if limit is not None and n > limit:
+            raise ValueError(f"a prompt of {n} tokens is longer than the {limit} positions {type(model).__name__} has "
+                             "(its config's max_position_embeddings / n_positions): shorten it")
         dev = model.get_input_embeddings().weight.device
         kw = dict(input_ids=self.input_ids.to(dev), attention_mask=self.attention_mask.to(dev))
         if _accepts_position_ids(model): kw["position_ids"] = self.position_ids.to(dev)
         return kw
+
+def _max_positions(model) -> Optional[int]:
+    "The number of positions the model's config declares (`n_positions` or `max_position_embeddings`), if any."
+    c = model.config
+    c = c.get_text_config() if hasattr(c, "get_text_config") else c
+    for k in ("n_positions", "max_position_embeddings"):
+        v = getattr(c, k, None)
+        if isinstance(v, int) and v > 0: return v
+    return None
 
 def _accepts_position_ids(model) -> bool:
     params = inspect.signature(model.forward).parameters
@@ -150,8 +163,14 @@ def subject_token_index(text: str, subject: str, offsets: Sequence[tuple]) -> in
     if not hits: raise ValueError(f"no token covers subject {subject!r} in prompt {text!r}")
     return hits[-1]
 
+def _texts_and(texts, xs) -> tuple:
+    "`texts` as a list, and `xs` as one value per text: a single string is repeated, never split into characters."
+    texts = [texts] if isinstance(texts, str) else list(texts)
+    return texts, ([xs] * len(texts) if isinstance(xs, str) else list(xs))
+
 def find_subject_tokens(tokenizer, texts: Sequence[str], subjects: Sequence[str]) -> list:
-    "Final subject token index (in each unpadded prompt) for every prompt."
+    "Final subject token index (in each unpadded prompt) for every prompt; one subject string applies to every prompt."
+    texts, subjects = _texts_and(texts, subjects)
     if len(texts) != len(subjects): raise ValueError(f"{len(texts)} prompts but {len(subjects)} subjects")
     return [subject_token_index(t, s, tokenizer(t, return_offsets_mapping=True)["offset_mapping"])
             for t, s in zip(texts, subjects)]
@@ -222,6 +241,7 @@ def extract_states(model, tokenizer,
     if isinstance(texts, str): texts = [texts]
     if not len(texts): raise ValueError("no prompts given")
     if len(positions) != len(texts): raise ValueError(f"{len(texts)} prompts but {len(positions)} positions")
+    if batch_size < 1: raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if isinstance(layers, int): layers = [layers]
     layers = list(dict.fromkeys(resolve_layer(model, l, template) for l in layers))
     if not layers: raise ValueError("no layers given")
@@ -242,12 +262,15 @@ def extract_states(model, tokenizer,
 
 def extract_subject_states(model, tokenizer, texts: Sequence[str], subjects: Sequence[str], layers, **kwargs) -> dict:
     "Hidden states at the final token of each prompt's subject: `{layer: [len(texts), d]}`."
+    texts, subjects = _texts_and(texts, subjects)
     return extract_states(model, tokenizer, texts, layers, find_subject_tokens(tokenizer, texts, subjects), **kwargs)
 
 def extract_object_states(model, tokenizer, texts: Sequence[str], answers: Sequence[str], layers,
                           aggregation: str = "mean", **kwargs) -> dict:
     "Hidden states at the positions predicting each answer, averaged (`mean`) or the first (`first_token`)."
     if aggregation not in ("mean", "first_token"): raise ValueError(f"unknown aggregation {aggregation!r}")
+    texts, answers = _texts_and(texts, answers)
+    if len(answers) != len(texts): raise ValueError(f"{len(texts)} prompts but {len(answers)} answers")
     aps = [answer_token_positions(tokenizer, t, a) for t, a in zip(texts, answers)]
     pos = [list(a.positions) if aggregation == "mean" else a.positions[0] for a in aps]
     return extract_states(model, tokenizer, [a.text for a in aps], layers, pos, **kwargs)

@@ -113,7 +113,9 @@ class ConceptMatcher:
         if isinstance(texts, str): texts, subjects = [texts], [subjects]
         texts = list(texts)
         if not texts: raise ValueError("no prompts given")
-        if (isinstance(subjects, int) and not isinstance(subjects, bool)) or callable(subjects): subjects = [subjects] * len(texts)
+        if batch_size < 1: raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if isinstance(subjects, str) or (isinstance(subjects, int) and not isinstance(subjects, bool)) or callable(subjects):
+            subjects = [subjects] * len(texts)  # one subject for every prompt (a string is not a list of subjects)
         subjects = list(subjects)
         if len(subjects) != len(texts): raise ValueError(f"{len(texts)} prompts but {len(subjects)} subjects")
         if isinstance(relation, str) or (relation is not None and not isinstance(relation, (list, tuple))):
