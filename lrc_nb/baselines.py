@@ -14,6 +14,7 @@ import torch
 
 from .concepts import Concept
 from .extraction import extract_subject_states
+from .models import _as_int
 
 # %% auto #0
 __all__ = ['BASELINES', 'svm_concepts', 'logistic_concepts', 'average_concepts', 'baseline_concepts']
@@ -25,9 +26,10 @@ def _check(states, objects, layer):
     objects = [str(o) for o in objects]
     if len(objects) != X.shape[0]: raise ValueError(f"{X.shape[0]} states but {len(objects)} objects")
     if not objects: raise ValueError("no states given")
-    if isinstance(layer, bool) or not isinstance(layer, int) or layer < 0:
-        raise ValueError(f"layer must be a non-negative int (the subject layer), got {layer!r}")
-    return X.detach().to("cpu", torch.float64), objects
+    try: layer_ = _as_int(layer, "layer")  # NumPy and 0-d torch integers too
+    except TypeError: layer_ = -1
+    if layer_ < 0: raise ValueError(f"layer must be a non-negative int (the subject layer), got {layer!r}")
+    return X.detach().to("cpu", torch.float64), objects, layer_
 
 def _unit_rows(X: torch.Tensor) -> torch.Tensor:
     n = X.norm(dim=1, keepdim=True)
@@ -35,7 +37,7 @@ def _unit_rows(X: torch.Tensor) -> torch.Tensor:
     return X / n
 
 def _one_vs_rest(make, method: str, states, objects, relation: str, layer: int, normalize_states: bool, extra: dict) -> list:
-    X, objects = _check(states, objects, layer)
+    X, objects, layer = _check(states, objects, layer)
     distinct = list(dict.fromkeys(objects))
     if len(distinct) < 2:
         warnings.warn(f"{method}: relation {relation!r} has a single object ({distinct[0]!r}); one-against-the-rest "
@@ -79,7 +81,7 @@ def logistic_concepts(states: torch.Tensor, objects: Sequence[str], relation: st
 def average_concepts(states: torch.Tensor, objects: Sequence[str], relation: str, layer: int,
                      normalize_states: bool = False) -> list:  # True: average unit-normalised states instead
     "One concept per object: the normalised mean of the object's subject states."
-    X, objects = _check(states, objects, layer)
+    X, objects, layer = _check(states, objects, layer)
     if normalize_states: X = _unit_rows(X)
     out = []
     for obj in dict.fromkeys(objects):

@@ -21,7 +21,7 @@ from typing import Iterable, Mapping, Optional, Sequence, Union
 import torch
 from tqdm.auto import tqdm
 
-from .models import resolve_layer, hidden_size, finest_common_precision, _PRECISIONS
+from .models import resolve_layer, hidden_size, finest_common_precision, _PRECISIONS, _as_int
 from .extraction import extract_object_states
 from .data import Relation, split_samples, make_train_prompts, filter_valid, balanced_sample
 from .lre import train_lre, train_lre_fast
@@ -65,8 +65,11 @@ class Concept:
         if not torch.isfinite(v).all(): raise ValueError(f"concept {self.name!r}: vector has non-finite values")
         n = v.norm()
         if n == 0: raise ValueError(f"concept {self.name!r}: vector is zero, it has no direction")
-        if isinstance(self.layer, bool) or not isinstance(self.layer, int) or self.layer < 0:
+        try: layer = _as_int(self.layer, "layer")  # NumPy and 0-d torch integers too (e.g. from a results table)
+        except TypeError: layer = -1
+        if layer < 0:
             raise ValueError(f"concept {self.name!r}: layer must be a non-negative int (resolve negative layers first), got {self.layer!r}")
+        object.__setattr__(self, "layer", layer)
         # an already-unit float32 vector is kept bit for bit (so a save/load round trip is exact)
         unit = v.float() if (torch.as_tensor(self.vector).dtype == torch.float32 and abs(n.item() - 1) < 1e-6) else (v / n).float()
         object.__setattr__(self, "vector", unit)
@@ -139,6 +142,13 @@ _VECTORS, _INDEX = "vectors.safetensors", "bank.json"
 
 def _jsonable(x, where: str): return _plain(x, where, freeze=False)
 
+def _model_name(model) -> str:
+    "The model's name for a bank: its hub name or folder, `'smollm2'` for the embedded model's converted copy."
+    from lrc_nb.models import cache_root, SMOLLM2
+    name = getattr(getattr(model, "config", None), "_name_or_path", None) or type(model).__name__
+    p = Path(str(name))
+    return SMOLLM2 if p.parent == cache_root() / "models" and p.name.startswith("smollm2-135m-instruct") else name
+
 def default_provenance(model=None, **kw) -> dict:
     "Provenance for a bank: model name and fingerprint (when `model` is given), lrc_nb version, creation time, plus `kw`."
     from lrc_nb import __version__
@@ -146,7 +156,7 @@ def default_provenance(model=None, **kw) -> dict:
     if model is not None:
         from lrc_nb.models import model_dtype, model_fingerprints, num_blocks, hidden_size
         fps = model_fingerprints(model)
-        prov.update(model_name=getattr(getattr(model, "config", None), "_name_or_path", None) or type(model).__name__,
+        prov.update(model_name=_model_name(model),
                     model_fingerprint=next(iter(fps.values())), model_dtype=str(model_dtype(model)).replace("torch.", ""),
                     model_fingerprints=fps, num_blocks=num_blocks(model), hidden_size=hidden_size(model))
     prov.update(kw)
@@ -417,6 +427,12 @@ class RelationConcepts(list):
 
 def _obj(p) -> str: return p.answer.strip()
 
+def _lre_options(fn) -> set:
+    "Keyword options of an LRE trainer that `train_relation_concepts` passes through `**lre_kw`."
+    import inspect
+    own = {"model", "tok", "prompts", "subject_layer", "object_layer", "rank", "object_aggregation", "relation", "progress", "seed"}
+    return set(inspect.signature(fn).parameters) - own
+
 def train_relation_concepts(model, tokenizer,
                             relation,  # an `lrc_nb.data.Relation`, or training prompts (.text, .subject, .answer, .relation)
                             subject_layer: int,  # l_s: where the concepts live (negative counts from the end)
@@ -438,8 +454,16 @@ def train_relation_concepts(model, tokenizer,
     if lre_per not in ("relation", "object"): raise ValueError(f"lre_per must be 'relation' or 'object', not {lre_per!r}")
     if object_aggregation not in ("mean", "first_token"): raise ValueError(f"unknown object_aggregation {object_aggregation!r}")
     if n_lre_prompts < 1: raise ValueError("n_lre_prompts must be at least 1")
-    if isinstance(rank, bool) or not isinstance(rank, int) or not 1 <= rank <= hidden_size(model):
+    try: rank_ = _as_int(rank, "rank")  # NumPy integers too: `evaluation.best_value` returns one
+    except TypeError: rank_ = 0
+    if not 1 <= rank_ <= hidden_size(model):
         raise ValueError(f"rank must be an int in 1..{hidden_size(model)} (the hidden size), got {rank!r}")
+    rank = rank_
+    lre_fn = train_lre if method == "exact" else train_lre_fast
+    unknown = sorted(set(lre_kw) - _lre_options(lre_fn))
+    if unknown:  # now, not after the validity filter and the state extraction
+        raise TypeError(f"unknown LRE option(s) {unknown} for method={method!r}; {lre_fn.__name__} takes "
+                        f"{sorted(_lre_options(lre_fn))}")
     ls, lo = resolve_layer(model, subject_layer), resolve_layer(model, object_layer)
     if lo <= ls: raise ValueError(f"object_layer ({lo}) must come after subject_layer ({ls})")
     if isinstance(relation, Relation):

@@ -106,21 +106,26 @@ class Batch:
         "Keyword arguments for `model(**...)` on the model's input device; prompts beyond the model's positions are refused."
         limit, n = _max_positions(model), max(self.lengths)
         if limit is not None and n > limit:
-            raise ValueError(f"a prompt of {n} tokens is longer than the {limit} positions {type(model).__name__} has "
-                             "(its config's max_position_embeddings / n_positions): shorten it")
+            raise ValueError(f"a prompt of {n} tokens is longer than the {limit} positions of {type(model).__name__}'s "
+                             "learned position table (its config's n_positions / max_position_embeddings): shorten it")
         dev = model.get_input_embeddings().weight.device
         kw = dict(input_ids=self.input_ids.to(dev), attention_mask=self.attention_mask.to(dev))
         if _accepts_position_ids(model): kw["position_ids"] = self.position_ids.to(dev)
         return kw
 
 def _max_positions(model) -> Optional[int]:
-    "The number of positions the model's config declares (`n_positions` or `max_position_embeddings`), if any."
+    """The number of positions of a model with a learned position table (GPT-2, GPT-Neo, OPT, ...), which cannot
+    run longer prompts: its config's `n_positions` or `max_position_embeddings`. None for rotary or ALiBi models,
+    which run any length (beyond what they were trained on at their own risk)."""
     c = model.config
     c = c.get_text_config() if hasattr(c, "get_text_config") else c
-    for k in ("n_positions", "max_position_embeddings"):
-        v = getattr(c, k, None)
-        if isinstance(v, int) and v > 0: return v
-    return None
+    limit = next((v for k in ("n_positions", "max_position_embeddings")
+                  if isinstance(v := getattr(c, k, None), int) and v > 0), None)
+    if limit is None: return None
+    tokens = model.get_input_embeddings()
+    learned = any(isinstance(m, torch.nn.Embedding) and m is not tokens and m.num_embeddings in (limit, limit + 2)
+                  for m in model.modules())  # OPT's table has 2 more rows
+    return limit if learned else None
 
 def _accepts_position_ids(model) -> bool:
     params = inspect.signature(model.forward).parameters

@@ -195,13 +195,17 @@ def num_blocks(model, template: Optional[str] = None) -> int:
     "Number of decoder blocks (the valid layer indices are `0..num_blocks-1`)."
     return len(decoder_blocks(model, template)) if template is not None else num_hidden_layers(model)
 
+def _as_int(x, what: str) -> int:
+    "`x` as a Python int: ints, NumPy and 0-d torch integers, not bools or floats (else `TypeError` naming `what`)."
+    try:
+        if isinstance(x, bool): raise TypeError
+        return operator.index(x)
+    except TypeError: raise TypeError(f"{what} must be an int, got {x!r}") from None
+
 def resolve_layer(model, layer: int, template: Optional[str] = None) -> int:
     "Turn a layer index (negative counts from the end) into `0..num_blocks-1`, or raise `IndexError`."
     n = num_blocks(model, template)
-    try:
-        if isinstance(layer, bool): raise TypeError
-        layer = operator.index(layer)  # ints, numpy and 0-d torch integers
-    except TypeError: raise TypeError(f"layer must be an int, got {layer!r}") from None
+    layer = _as_int(layer, "layer")
     if not -n <= layer < n:
         raise IndexError(f"layer {layer} is out of range for a model with {n} decoder blocks "
                          f"(valid: 0..{n-1}, or -{n}..-1 from the end)")
