@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import inspect
 import threading
+import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Mapping, Optional, Sequence, Union
@@ -17,7 +18,7 @@ from tqdm.auto import tqdm
 from .models import decoder_blocks, resolve_layer
 
 # %% auto #0
-__all__ = ['HookFn', 'StopForward', 'module_hooks', 'block_hooks', 'eval_mode', 'Batch', 'pad_token_id', 'tokenize',
+__all__ = ['HookFn', 'StopForward', 'module_hooks', 'block_hooks', 'model_lock', 'eval_mode', 'Batch', 'pad_token_id', 'tokenize',
            'subject_token_index', 'find_subject_tokens', 'AnswerPositions', 'prompt_with_answer',
            'answer_token_positions', 'run_model', 'extract_states', 'extract_subject_states', 'extract_object_states']
 
@@ -62,25 +63,37 @@ def block_hooks(model,
     with module_hooks(post=post): yield
 
 _eval_lock, _eval_users = threading.Lock(), {}  # id(model) -> [users, modules switched off by the first]
+_model_locks = weakref.WeakKeyDictionary()  # model -> its RLock
+
+def model_lock(model) -> threading.RLock:
+    """The lock lrc_nb's forward passes on `model` take turns with (re-entrant: one thread may nest them). LRE
+    training switches the model's attention implementation and some blocks' `forward` for its duration, which
+    another thread's pass must not see; `eval_mode` and LRE training hold it. Code outside lrc_nb that runs the same
+    model meanwhile can take it too: `with model_lock(model): ...`."""
+    with _eval_lock:
+        lock = _model_locks.get(model)
+        if lock is None: lock = _model_locks[model] = threading.RLock()
+        return lock
 
 @contextmanager
 def eval_mode(model):
     """Dropout and any other training-only behaviour off for the duration of a `with` block: every forward pass of
-    lrc_nb runs in it. The modules that were in training mode are put back in it when the last user leaves (several
-    threads may share a model), also after an error."""
-    with _eval_lock:
-        entry = _eval_users.setdefault(id(model), [0, []])
-        if entry[0] == 0:
-            entry[1] = [m for m in model.modules() if m.training]
-            for m in entry[1]: m.training = False
-        entry[0] += 1
-    try: yield
-    finally:
+    lrc_nb runs in it, holding `model_lock(model)` (passes from several threads take turns). The modules that were in
+    training mode are put back in it when the last user leaves, also after an error."""
+    with model_lock(model):
         with _eval_lock:
-            entry[0] -= 1
+            entry = _eval_users.setdefault(id(model), [0, []])
             if entry[0] == 0:
-                for m in entry[1]: m.training = True
-                del _eval_users[id(model)]
+                entry[1] = [m for m in model.modules() if m.training]
+                for m in entry[1]: m.training = False
+            entry[0] += 1
+        try: yield
+        finally:
+            with _eval_lock:
+                entry[0] -= 1
+                if entry[0] == 0:
+                    for m in entry[1]: m.training = True
+                    del _eval_users[id(model)]
 
 # %% ../nbs/01_extraction.ipynb #737e8dfe
 @dataclass
