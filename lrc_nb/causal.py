@@ -261,7 +261,7 @@ class CausalEditor:
             hooks = (self.edit_hooks(cols, [srcs[i] for i in idx], [tgts[i] for i in idx],
                                      [self._beta(betas[i]) if edited[i] else 0.0 for i in idx], mode)
                      if any(c is not None for c in cols) else {})
-            with block_hooks(self.model, hooks, self.template), eval_mode(self.model):
+            with eval_mode(self.model), block_hooks(self.model, hooks, self.template):  # lock, then hooks
                 logits = self.model(**batch.model_inputs(self.model), use_cache=False).logits
             for r, i in enumerate(idx):
                 pos = torch.tensor([batch.index(r, p) for p in aps[i].positions], device=logits.device)

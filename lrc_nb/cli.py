@@ -20,6 +20,17 @@ DEFAULT_DEMO_OUT = "lrc_nb_demo_out"
 DEMO_METHODS = ("lrc", "svm", "logistic", "average")
 METHODS = ("lrc", "lrc_final_first_token", "svm", "logistic", "average")  # == lrc_nb.evaluation.METHODS (tested)
 
+def _at_least(lo: int):
+    "An argparse `type`: an integer >= `lo` (counts such as --seeds or --max-samples make no sense below 1)."
+    def at_least(s: str) -> int:
+        try: v = int(s)
+        except ValueError: raise argparse.ArgumentTypeError(f"invalid int value: {s!r}") from None
+        if v < lo: raise argparse.ArgumentTypeError(f"must be at least {lo}, got {v}")
+        return v
+    return at_least
+
+_count = _at_least(1)
+
 def _add_model(p, default: Optional[str] = "smollm2"):
     p.add_argument("--model", default=default,
                    help="'smollm2' (embedded), a Hugging Face hub name, a local folder or a .gguf file (default: %(default)s)")
@@ -33,21 +44,21 @@ def _add_lre(g):
     g.add_argument("--lre", choices=("exact", "fast"), default="exact",
                    help="how LRCs get their LRE: exact (mean Jacobian, then SVD; default) or fast (randomized low rank "
                         "from JVPs/VJPs; on SmolLM2 same accuracy within noise, ~1.5x faster)")
-    g.add_argument("--power-iters", type=int, default=None, help="power iterations of --lre fast (default 1)")
+    g.add_argument("--power-iters", type=_at_least(0), default=None, help="power iterations of --lre fast (default 1)")
 
 def _add_settings(p, seeds_default: int = 5, lre_prompts_default: int = 20):
     g = p.add_argument_group("protocol settings (defaults per model: see `lrc_nb info`)")
     g.add_argument("--subject-layer", type=int, default=None, help="block whose output holds the concepts (l_s)")
     g.add_argument("--object-layer", type=int, default=None, help="block the LRE maps to (l_o)")
-    g.add_argument("--rank", type=int, default=None, help="rank of the inverted LRE")
+    g.add_argument("--rank", type=_count, default=None, help="rank of the inverted LRE")
     g.add_argument("--beta", type=float, default=None, help="strength of the causal edit")
-    g.add_argument("--n-lre-prompts", type=int, default=lre_prompts_default,
+    g.add_argument("--n-lre-prompts", type=_count, default=lre_prompts_default,
                    help="prompts per LRE (default %(default)s; the paper uses 20)")
-    g.add_argument("--seeds", type=int, default=seeds_default, help="number of seeds 0..N-1 (default %(default)s)")
+    g.add_argument("--seeds", type=_count, default=seeds_default, help="number of seeds 0..N-1 (default %(default)s)")
     g.add_argument("--test-prompts", choices=("zero_shot", "few_shot"), default="zero_shot",
                    help="zero_shot (the paper's protocol, default) or few_shot (shots from training subjects only)")
-    g.add_argument("--max-relations", type=int, default=None, help="use only the first N relations (quick runs)")
-    g.add_argument("--max-samples", type=int, default=None,
+    g.add_argument("--max-relations", type=_count, default=None, help="use only the first N relations (quick runs)")
+    g.add_argument("--max-samples", type=_count, default=None,
                    help="cap each relation at N samples, drawn evenly over objects (quick runs; not the paper's protocol)")
     _add_lre(g)
 
@@ -61,12 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="train LRCs on SmolLM2, evaluate them against the baselines, save bank + plot",
                        description="The main job on the embedded SmolLM2 and the package's own relations.")
-    # the demo must finish in minutes on 2 CPU cores: 10 LRE prompts, and no final-block LRC (14 blocks of Jacobian);
-    # `lrc_nb eval` keeps the paper's 20 prompts and every method
+    # the demo must finish in minutes on 2 CPU cores: 10 LRE prompts, and no final-block LRC (its LRE spans 14 blocks of
+    # Jacobian on SmolLM2, against 9 for `lrc`); `lrc_nb eval` keeps the paper's 20 prompts and every method
     _add_model(d); _add_relations(d); _add_settings(d, seeds_default=1, lre_prompts_default=10)
     d.add_argument("--out", default=DEFAULT_DEMO_OUT, help="output folder (default: ./%(default)s)")
     d.add_argument("--methods", nargs="+", choices=METHODS, default=list(DEMO_METHODS), metavar="METHOD",
-                   help="methods to compare: %(choices)s (default: %(default)s)")
+                   help="methods to compare: %(choices)s (default: %(default)s; lrc_final_first_token is left out "
+                        "to keep the demo short, add it with --methods)")
 
     e = sub.add_parser("eval", help="run the paper's protocol and write JSON",
                        description="Evaluate LRCs and baselines: accuracy and causality per relation, method and seed.")
@@ -86,16 +98,16 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--method", default="lrc", choices=METHODS, help="%(choices)s (default %(default)s)")
     g.add_argument("--subject-layer", type=int, default=None)
     g.add_argument("--object-layer", type=int, default=None)
-    g.add_argument("--rank", type=int, default=None)
-    g.add_argument("--n-lre-prompts", type=int, default=20)
+    g.add_argument("--rank", type=_count, default=None)
+    g.add_argument("--n-lre-prompts", type=_count, default=20)
     g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--max-relations", type=int, default=None)
+    g.add_argument("--max-relations", type=_count, default=None)
     _add_lre(g)
     t.add_argument("--out", required=True, help="folder for the concept bank")
 
     i = sub.add_parser("info", help="model facts, defaults, relation data, and what the model answers for a dozen facts")
     _add_model(i); _add_relations(i)
-    i.add_argument("--facts", type=int, default=12, help="how many facts to show (default %(default)s)")
+    i.add_argument("--facts", type=_count, default=12, help="how many facts to show (default %(default)s)")
     i.add_argument("--layers", type=int, nargs=2, default=None, metavar=("L1", "L2"),
                    help="two layers whose hidden-state shapes to show (default: the model's subject and object layers)")
     return p
@@ -104,11 +116,65 @@ def build_parser() -> argparse.ArgumentParser:
 def _say(*args):
     print(*args, file=sys.stderr, flush=True)
 
+def _check_device(device) -> None:
+    "Refuse a `--device` torch cannot parse, or a CUDA / MPS device this machine lacks (`ValueError`)."
+    if device is None: return
+    import torch
+    try: dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"--device {device!r} is not a torch device (e.g. cpu, cuda, cuda:1, mps)") from None
+    if dev.type == "cuda":
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if n == 0: raise ValueError(f"--device {device}: no CUDA device is available (torch {torch.__version__})")
+        if dev.index is not None and dev.index >= n:
+            raise ValueError(f"--device {device}: this machine has {n} CUDA device(s), 0..{n - 1}")
+    elif dev.type == "mps":
+        if not torch.backends.mps.is_available(): raise ValueError(f"--device {device}: MPS is not available")
+    elif dev.type != "cpu":
+        available = getattr(getattr(torch, dev.type, None), "is_available", None)
+        if callable(available) and not available(): raise ValueError(f"--device {device}: {dev.type} is not available")
+
+def _check_out(path, option: str, folder: bool) -> None:
+    "Refuse an output path that cannot be written as a folder (`folder=True`) or a file, before any work."
+    p = Path(path)
+    if folder and p.exists() and not p.is_dir(): raise ValueError(f"{option} {p} exists and is not a folder")
+    if not folder and p.is_dir(): raise ValueError(f"{option} {p} is a folder, not a file")
+    for a in p.parents:  # the nearest existing ancestor must be a folder (the missing ones get created)
+        if a.exists():
+            if not a.is_dir(): raise ValueError(f"{option} {p}: {a} exists and is not a folder")
+            break
+
+def _methods(args) -> list:
+    "The methods a command will run (`train`: --method; `eval`: --methods, default all)."
+    return [args.method] if hasattr(args, "method") else list(getattr(args, "methods", None) or METHODS)
+
+def _preflight(args) -> None:
+    "What can be checked before loading anything: device, output paths, layer order (see above)."
+    _check_device(getattr(args, "device", None))
+    for opt in ("json", "plot"):
+        if getattr(args, opt, None): _check_out(getattr(args, opt), f"--{opt}", folder=False)
+    if getattr(args, "out", None): _check_out(args.out, "--out", folder=True)
+    ls, lo = getattr(args, "subject_layer", None), getattr(args, "object_layer", None)
+    # comparable without the model only when both count from the same end
+    if "lrc" in _methods(args) and ls is not None and lo is not None and (ls < 0) == (lo < 0) and lo <= ls:
+        raise ValueError(f"--object-layer ({lo}) must come after --subject-layer ({ls}): the LRE maps forward")
+
+def _check_layers(model, args) -> None:
+    "The layer options against the loaded model's blocks (`resolve_layer`), naming the option in the error."
+    from lrc_nb.models import resolve_layer
+    for opt in ("subject_layer", "object_layer", "layers"):
+        v = getattr(args, opt, None)
+        for layer in ([] if v is None else v if isinstance(v, (list, tuple)) else [v]):
+            try: resolve_layer(model, layer)
+            except IndexError as e: raise ValueError(f"--{opt.replace('_', '-')}: {e}") from None
+
 def _load(args):
     from lrc_nb.models import load_model
+    _check_device(getattr(args, "device", None))  # (again, for callers that skipped _preflight): before the load
     t0 = time.time()
     model, tok = load_model(args.model, device=getattr(args, "device", None))
     _say(f"model {args.model!r} loaded in {time.time() - t0:.1f} s")
+    _check_layers(model, args)
     return model, tok
 
 def _relations(args):
@@ -119,7 +185,9 @@ def _relations(args):
     else:
         rels, where = data.package_relations(), "the package's own data"
     rels = list(rels)
-    if getattr(args, "max_relations", None): rels = rels[:args.max_relations]
+    if getattr(args, "max_relations", None) is not None:
+        if args.max_relations < 1: raise ValueError(f"--max-relations must be at least 1, got {args.max_relations}")
+        rels = rels[:args.max_relations]
     if not rels: raise SystemExit(f"lrc_nb: no relations found in {where}")
     _say(f"{len(rels)} relations from {where}")
     return rels
@@ -145,6 +213,8 @@ def cmd_info(args) -> int:
     from lrc_nb.models import num_blocks, hidden_size, model_fingerprint, text_config, resolve_layer
     from lrc_nb.extraction import tokenize, run_model
     from lrc_nb.evaluation import model_defaults
+    _preflight(args)
+    rels = _relations(args)
     model, tok = _load(args)
     cfg, dflt = text_config(model), model_defaults(model)
     n_par = sum(p.numel() for p in model.parameters())
@@ -157,7 +227,6 @@ def cmd_info(args) -> int:
           f"beta={dflt.beta}  ({dflt.source})")
     shared = data.shared_relations_dir()
     print(f"shared data  {shared if shared else 'not found (set LRC_NB_SHARED_RELATIONS or pass --relations)'}")
-    rels = _relations(args)
     print(f"relations    {len(rels)} ({'--relations ' + args.relations if args.relations else 'package data'}): "
           + ", ".join(r.name for r in rels[:8]) + (" ..." if len(rels) > 8 else ""))
     l1, l2 = [resolve_layer(model, l) for l in (args.layers or (dflt.subject_layer, dflt.object_layer))]
@@ -191,8 +260,9 @@ def _settings(args) -> dict:
 
 def cmd_eval(args) -> int:
     from lrc_nb.evaluation import evaluate, plot_relations, save_figure
-    model, tok = _load(args)
+    _preflight(args)
     rels = _relations(args)
+    model, tok = _load(args)
     t0 = time.time()
     res = evaluate(model, tok, rels, methods=args.methods, model_name=str(args.model),
                    require_valid=not args.keep_invalid, **_settings(args))
@@ -208,8 +278,9 @@ def cmd_eval(args) -> int:
 # %% ../nbs/10_cli.ipynb #608f12d2
 def cmd_train(args) -> int:
     from lrc_nb.evaluation import train_concepts
-    model, tok = _load(args)
+    _preflight(args)
     rels = _relations(args)
+    model, tok = _load(args)
     bank = train_concepts(model, tok, rels, method=args.method, subject_layer=args.subject_layer,
                           object_layer=args.object_layer, rank=args.rank, n_lre_prompts=args.n_lre_prompts,
                           seed=args.seed, model_name=str(args.model), **_lre_kw(args))
@@ -231,8 +302,9 @@ def cmd_demo(args) -> int:
     from lrc_nb.evaluation import evaluate, plot_relations, plot_summary, save_figure
     t0 = time.time()
     out = Path(args.out)
-    model, tok = _load(args)
+    _preflight(args)
     rels = _relations(args)
+    model, tok = _load(args)
     res = evaluate(model, tok, rels, methods=args.methods, model_name=str(args.model), **_settings(args))
     print(res.format(per_relation=True))
     out.mkdir(parents=True, exist_ok=True)
@@ -259,7 +331,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     try:
         return COMMANDS[args.command](args)
-    except (ValueError, OSError) as e:  # bad input: one clear line (LRC_NB_DEBUG=1 shows the traceback)
+    except (ValueError, OSError, IndexError) as e:  # bad input: one clear line (LRC_NB_DEBUG=1 shows the traceback)
         import os
         if os.environ.get("LRC_NB_DEBUG"): raise
         print(f"lrc_nb {args.command}: error: {e}", file=sys.stderr)

@@ -5,6 +5,7 @@
 # %% ../nbs/08_evaluation.ipynb #2add6d5c
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import time
@@ -374,9 +375,41 @@ def prepare_relation(model, tok, relation, seed: int, subject_layer: int,
     return rd
 
 # %% ../nbs/08_evaluation.ipynb #5889e958
+# what method_concepts (and train_relation_concepts on its behalf) passes itself: never an LRE option of **lre_kw
+_LRE_BOUND = frozenset({"model", "tokenizer", "tok", "relation", "prompts", "subject_layer", "object_layer", "rank",
+                        "n_lre_prompts", "seed", "object_aggregation", "valid_only", "progress", "method"})
+
+def _kw_params(f) -> list:
+    return [n for n, p in inspect.signature(f).parameters.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+def _lre_options() -> dict:
+    "The LRE options `**lre_kw` accepts per estimator, read off the signatures of `train_relation_concepts`, `train_lre`, `train_lre_fast`."
+    from lrc_nb.lre import train_lre, train_lre_fast
+    shared = ["lre_method"] + _kw_params(concepts.train_relation_concepts)
+    return {est: [n for n in dict.fromkeys(shared + _kw_params(f)) if n not in _LRE_BOUND]
+            for est, f in (("exact", train_lre), ("fast", train_lre_fast))}
+
+def _check_lre_kw(lre_kw: dict, f) -> None:
+    "Refuse (`TypeError`) a keyword of `f(..., **lre_kw)` that is no LRE option, or one the chosen estimator (`lre_method`) does not take."
+    import difflib
+    opts, where, own = _lre_options(), f.__name__, _kw_params(f)
+    known = [k for k in dict.fromkeys(opts["exact"] + opts["fast"]) if k not in own]  # f's own batch_size is no LRE option
+    bad = [k for k in lre_kw if k not in known]
+    if bad:
+        near = {k: difflib.get_close_matches(k, known + own, n=1) for k in bad}
+        hint = "; ".join(f"{k!r}: did you mean {v[0]!r}?" for k, v in near.items() if v)
+        raise TypeError(f"{where}() got unexpected keyword argument(s) {', '.join(map(repr, bad))}"
+                        f"{' (' + hint + ')' if hint else ''}; the LRE options it passes on are {', '.join(known)}")
+    est = lre_kw.get("lre_method", "exact")
+    if est not in opts: raise ValueError(f"lre_method must be 'exact' or 'fast', not {est!r}")
+    wrong = [k for k in lre_kw if k not in opts[est]]
+    if wrong: raise TypeError(f"{where}(): {', '.join(map(repr, wrong))} is not an option of lre_method={est!r} "
+                              f"(only of lre_method={'fast' if est == 'exact' else 'exact'!r})")
+
 def method_concepts(method: str, model, tok, rd: RelationData, object_layer: int, rank: int,
                     n_lre_prompts: int = 20, **lre_kw) -> list:
     "Concepts of `method` for one prepared relation (see the list above); `lre_method='fast'` (and `power_iters`, ...) picks the LRE estimator."
+    _check_lre_kw(lre_kw, method_concepts)
     if "lre_method" in lre_kw:  # train_relation_concepts calls the LRE estimator `method`
         lre_kw = dict(lre_kw); lre_kw["method"] = lre_kw.pop("lre_method")
     objs, rel, ls = [_obj(p) for p in rd.train_prompts], rd.name, rd.subject_layer
@@ -414,6 +447,13 @@ def _resolved(model, subject_layer=None, object_layer=None, rank=None) -> tuple:
     lo = resolve_layer(model, d.object_layer if object_layer is None else object_layer)
     return ls, lo, d.rank if rank is None else int(rank), d
 
+def _check_layer_order(model, method: str, ls: int, lo: int) -> None:
+    "The LRE of an LRC maps forward: its object layer (the final block for `lrc_final_first_token`) must come after `ls`."
+    if method == "lrc" and lo <= ls: raise ValueError(f"object_layer ({lo}) must come after subject_layer ({ls})")
+    if method == "lrc_final_first_token" and num_blocks(model) - 1 <= ls:
+        raise ValueError(f"lrc_final_first_token reads the final block ({num_blocks(model) - 1}), which must come after "
+                         f"subject_layer ({ls})")
+
 def _seeds(seeds) -> list:
     if isinstance(seeds, int) and not isinstance(seeds, bool):
         if seeds < 1: raise ValueError(f"seeds must be >= 1, got {seeds}")
@@ -445,20 +485,25 @@ def evaluate(model="smollm2",  # a model, or a name / path for `load_model`
              model_name: Optional[str] = None,
              **lre_kw) -> EvalResult:  # LRE options for `train_relation_concepts`: lre_method='fast', power_iters, ...
     "The paper's protocol: per relation × method × seed, classification accuracy and causality (see above)."
-    if isinstance(model, (str, Path)):
-        model_name = model_name or str(model)
-        model, tok = load_model(model)
-    if tok is None: raise ValueError("pass the tokenizer with the model (or a model name)")
+    # the arguments first, before a model is loaded or a prompt is run
+    _check_lre_kw(lre_kw, evaluate)
     methods = list(methods or METHODS)
     bad = [m for m in methods if m not in METHODS]
     if bad: raise ValueError(f"unknown methods {bad}; choose from {METHODS}")
     seeds = _seeds(seeds)
+    if max_samples is not None and (isinstance(max_samples, bool) or not max_samples >= 1):
+        raise ValueError(f"max_samples must be at least 1 (or None: every sample), got {max_samples!r}")
+    if isinstance(model, (str, Path)):
+        model_name = model_name or str(model)
+        model, tok = load_model(model)
+    if tok is None: raise ValueError("pass the tokenizer with the model (or a model name)")
     rels = _as_relations(relations)
     if not rels: raise ValueError("no relations given")
     if max_samples is not None:  # the same subsample for every seed: drawn round-robin over objects, fixed seed
         rels = [data.subsample_relation(r, max_samples, seed="max_samples") if len(r.samples) > max_samples else r
                 for r in rels]
     ls, lo, rank, dflt = _resolved(model, subject_layer, object_layer, rank)
+    for m in methods: _check_layer_order(model, m, ls, lo)
     beta = dflt.beta if beta is None else float(beta)
     settings = dict(subject_layer=ls, object_layer=lo, rank=rank, beta=beta, n_lre_prompts=n_lre_prompts,
                     seeds=seeds, methods=methods, test_prompts=test_prompts, holdout=holdout,
@@ -502,9 +547,11 @@ def train_concepts(model, tok, relations=None, method: str = "lrc", subject_laye
                    seed: int = 0, require_valid: bool = True, n_shots: int = 4, batch_size: int = 16, progress: bool = True,
                    model_name: Optional[str] = None, **lre_kw) -> ConceptBank:
     "One method's concepts for every relation, trained on all of its valid prompts, as a `ConceptBank`."
+    _check_lre_kw(lre_kw, train_concepts)
     if method not in METHODS: raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
     rels = _as_relations(relations)
     ls, lo, rank, _ = _resolved(model, subject_layer, object_layer, rank)
+    _check_layer_order(model, method, ls, lo)
     out, skipped = [], []
     validity = data.ValidityFilter(model, tok, batch_size=max(batch_size, 32), progress=progress) if require_valid else None
     for rel in tqdm(rels, desc=f"train {method}", disable=not progress):

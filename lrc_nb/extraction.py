@@ -242,7 +242,7 @@ def run_model(model, batch: Batch, read: Sequence[int] = (), edits: Optional[Map
         def stop(h, l): raise StopForward
         hooks.setdefault(last, []).append(stop)
     out = None
-    with block_hooks(model, hooks, template), eval_mode(model):
+    with eval_mode(model), block_hooks(model, hooks, template):  # the lock first: our hooks never see another thread's pass
         try: out = model(**batch.model_inputs(model), **kwargs)
         except StopForward: pass
     return out, seen
