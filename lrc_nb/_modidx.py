@@ -415,5 +415,6 @@ d = { 'settings': { 'branch': 'main',
                                 'lrc_nb.widgets._concept_list': ('widgets.html#_concept_list', 'lrc_nb/widgets.py'),
                                 'lrc_nb.widgets._esc': ('widgets.html#_esc', 'lrc_nb/widgets.py'),
                                 'lrc_nb.widgets._guard': ('widgets.html#_guard', 'lrc_nb/widgets.py'),
+                                'lrc_nb.widgets._known': ('widgets.html#_known', 'lrc_nb/widgets.py'),
                                 'lrc_nb.widgets._per_relation_accuracy': ('widgets.html#_per_relation_accuracy', 'lrc_nb/widgets.py'),
                                 'lrc_nb.widgets.bar_chart_html': ('widgets.html#bar_chart_html', 'lrc_nb/widgets.py')}}}

@@ -72,10 +72,17 @@ def bar_chart_html(labels: Sequence[str], values: Sequence[float], highlight: Op
     return f"<div class='lrc-bars'>{head}{''.join(rows)}</div>"
 
 # %% ../nbs/09_widgets.ipynb #deeebae6
-def _concept_list(concepts) -> list:
+def _concept_list(concepts, model=None, check: bool = True) -> list:
+    "The concepts as a list; a bank that records its model must have been made on `model` (`ConceptBank.check_model`)."
+    if check and model is not None and isinstance(concepts, ConceptBank) and concepts.records_model:
+        concepts.check_model(model)
     cs = list(concepts)
     if not cs: raise ValueError("no concepts given")
     return cs
+
+def _known(value, options, what: str):
+    if value is not None and value not in options: raise ValueError(f"no {what} {value!r}; there are {list(options)}")
+    return value
 
 def _per_relation_accuracy(accuracy) -> dict:
     "Accept `classification_accuracy(...)`'s dict or a plain `{relation: accuracy}`."
@@ -87,12 +94,13 @@ class ConceptBrowser(W.VBox):
     "Browse a relation's concepts and score any prompt's subject against them, live."
     def __init__(self, model, tokenizer, concepts: Union[ConceptBank, Sequence[Concept]],
                  accuracy: Optional[Mapping] = None,  # `classification_accuracy(...)` result or {relation: acc}
-                 prompt: str = "", subject: str = "", relation: Optional[str] = None):
-        self.concepts = _concept_list(concepts)
+                 prompt: str = "", subject: str = "", relation: Optional[str] = None,
+                 check: bool = True):  # a bank that records its model must have been made on this one
+        self.concepts = _concept_list(concepts, model, check)
         self.matcher = ConceptMatcher(model, tokenizer, self.concepts)
         self.accuracy = _per_relation_accuracy(accuracy)
         rels = self.matcher.relations
-        self.relation = W.Dropdown(options=rels, value=relation if relation in rels else rels[0], description="relation")
+        self.relation = W.Dropdown(options=rels, value=_known(relation, rels, "relation") or rels[0], description="relation")
         self.table = W.HTML()
         self.prompt = W.Text(value=prompt, description="prompt", placeholder="Paris is a city in the country of",
                              continuous_update=False, layout=W.Layout(width="95%"))
@@ -154,11 +162,13 @@ class SteeringPlayground(W.VBox):
     "Edit a prompt's subject from a source concept to a target concept and compare the model's answers."
     def __init__(self, model, tokenizer, concepts: Union[ConceptBank, Sequence[Concept]],
                  prompt: str = "", subject: str = "", source: Optional[str] = None, target: Optional[str] = None,
-                 beta: Optional[float] = None, max_new_tokens: int = 8):
-        self.concepts = _concept_list(concepts)
+                 beta: Optional[float] = None, max_new_tokens: int = 8,
+                 check: bool = True):  # a bank that records its model must have been made on this one
+        self.concepts = _concept_list(concepts, model, check)
         self.by_name = {c.name: c for c in self.concepts}
         self.editor = CausalEditor(model, tokenizer)
         names = list(self.by_name)
+        _known(source, names, "concept"); _known(target, names, "concept")
         self.prompt = W.Text(value=prompt, description="prompt", layout=W.Layout(width="95%"))
         self.subject = W.Text(value=subject, description="subject")
         self.source = W.Dropdown(options=names, value=source or names[0], description="source")
