@@ -15,10 +15,10 @@ from typing import NamedTuple, Optional, Sequence
 import torch
 from tqdm.auto import tqdm
 
-from .models import resolve_layer, hidden_size, text_config, decoder_blocks, model_dtype
+from .models import resolve_layer, hidden_size, text_config, decoder_blocks, model_dtype, _as_int
 from .extraction import (Batch, tokenize, pad_token_id, subject_token_index, answer_token_positions,
                                block_hooks, module_hooks, StopForward, extract_subject_states, extract_object_states,
-                               eval_mode)
+                               eval_mode, model_lock)
 
 # %% auto #0
 __all__ = ['TokenizedPrompt', 'Jacobians', 'prompt_jacobians', 'Lre', 'InvertedLre', 'train_lre', 'krylov_svd', 'train_lre_fast',
@@ -217,16 +217,18 @@ def _differentiable_attention(model):
     """Attention that forward- and reverse-mode AD can batch: PyTorch's math SDPA kernel; plain-operator twins of
     modules `torch.func` cannot transform (`_plain_twins`) and one-kernel twins of activations written as chains of
     operators (`_fused_twins`); and eval mode (no dropout: the Jacobian of the model's deterministic function).
-    Everything restored on exit."""
+    Everything restored on exit. Holds `model_lock(model)` throughout: no other thread's lrc_nb pass on this model
+    sees the switched attention or blocks."""
     from torch.nn.attention import sdpa_kernel, SDPBackend
-    impl = getattr(model.config, "_attn_implementation", None)
-    switch = impl not in (None, "eager", "sdpa")
-    if switch: model.set_attn_implementation("sdpa")
-    try:
-        with sdpa_kernel([SDPBackend.MATH]), _instance_forwards(_plain_twins(model) + _fused_twins(model)), eval_mode(model):
-            yield
-    finally:
-        if switch: model.set_attn_implementation(impl)
+    with model_lock(model):
+        impl = getattr(model.config, "_attn_implementation", None)
+        switch = impl not in (None, "eager", "sdpa")
+        if switch: model.set_attn_implementation("sdpa")
+        try:
+            with sdpa_kernel([SDPBackend.MATH]), _instance_forwards(_plain_twins(model) + _fused_twins(model)), eval_mode(model):
+                yield
+        finally:
+            if switch: model.set_attn_implementation(impl)
 
 class _Unpack(Exception): "The packed suffixes did not reproduce `o`: build the group again, padded."
 
@@ -570,10 +572,12 @@ def prompt_jacobians(model, tok, prompts, subject_layer: int, object_layer: int,
     return Jacobians(J, s, o)
 
 # %% ../nbs/03_lre.ipynb #8ab34101
-def _check_rank(rank, d: int):
-    if isinstance(rank, bool) or not isinstance(rank, int): raise TypeError(f"rank must be an int, got {rank!r}")
+def _check_rank(rank, d: int) -> int:
+    "`rank` as an int in `1..d`, else a clear error."
+    rank = _as_int(rank, "rank")  # NumPy and 0-d torch integers too
     if rank < 1: raise ValueError(f"rank must be at least 1, got {rank}")
     if rank > d: raise ValueError(f"rank {rank} exceeds the hidden size d={d}: W is {d}x{d} and has at most {d} singular values")
+    return rank
 
 def _rank_tol(S, d: int): return S[0] * d * torch.finfo(torch.float32).eps
 
@@ -604,7 +608,7 @@ class Lre:
 
     def invert(self, rank: int) -> InvertedLre:
         "The rank-`rank` pseudo-inverse from the truncated SVD of `W`."
-        _check_rank(rank, self.d)
+        rank = _check_rank(rank, self.d)
         U, S, Vh = torch.linalg.svd(self.weight.double(), full_matrices=False)
         if S[rank - 1] <= _rank_tol(S, self.d):
             raise ValueError(f"W has only {(S > _rank_tol(S, self.d)).sum().item()} singular values above "
@@ -696,7 +700,7 @@ def train_lre_fast(model, tok, prompts, subject_layer: int, object_layer: int, r
     t0 = time.perf_counter()
     ls, lo, items = _setup(model, tok, prompts, subject_layer, object_layer, object_aggregation, template)
     d, n, acc = hidden_size(model), len(items), _acc_dtype(model)
-    _check_rank(rank, d)
+    rank = _check_rank(rank, d)
     if oversample < 0 or power_iters < 0: raise ValueError("oversample and power_iters must be >= 0")
     if block is not None and block < 1: raise ValueError(f"block must be at least 1, got {block}")
     block = min(rank + oversample if block is None else int(block), d)  # vectors per round
@@ -796,8 +800,7 @@ def faithfulness(model, tok, lre, prompts, batch_size: int = 32, per_prompt: boo
 def rank_sweep(lre: Lre, ranks: Sequence[int], model=None, tok=None, prompts=None, batch_size: int = 32,
                template: Optional[str] = None) -> list:
     "Per rank k: σ_k, the share of ‖W‖² kept, and with `model`, `tok`, `prompts` the rank-k faithfulness and subject recovery."
-    ranks = list(ranks)
-    for k in ranks: _check_rank(k, lre.d)
+    ranks = [_check_rank(k, lre.d) for k in ranks]
     S = torch.linalg.svdvals(lre.weight.double())
     energy = (S ** 2).cumsum(0) / (S ** 2).sum()
     if prompts is not None:  # every rank must invert before any state is extracted or any rank is scored
