@@ -760,11 +760,14 @@ def _readout(model):
     if head is None: raise ValueError(f"{type(model).__name__} has no LM head (get_output_embeddings() is None)")
     base = getattr(model, getattr(model, "base_model_prefix", ""), None) or model
     norm = proj = None
+    names = ("norm", "ln_f", "final_layer_norm", "final_layernorm", "final_norm")
     for mod in (base, getattr(base, "decoder", None)):
         if mod is None: continue
-        for name in ("norm", "ln_f", "final_layer_norm", "final_layernorm", "final_norm"):
+        for name in names:
             if isinstance(getattr(mod, name, None), nn.Module): norm = getattr(mod, name); break
         if isinstance(getattr(mod, "project_out", None), nn.Module): proj = mod.project_out
+        if norm is None and any(hasattr(mod, n) and getattr(mod, n) is None for n in names):
+            norm = nn.Identity()  # declared and None: no final norm (OPT with do_layer_norm_before=False, e.g. opt-350m)
         if norm is not None: break
     if norm is None: raise ValueError(f"cannot find the final norm of {type(model).__name__}")
     def read(x):
