@@ -427,7 +427,7 @@ class RelationConcepts(list):
 
 def _obj(p) -> str: return p.answer.strip()
 
-def _lre_options(fn) -> set:
+def _trainer_options(fn) -> set:
     "Keyword options of an LRE trainer that `train_relation_concepts` passes through `**lre_kw`."
     import inspect
     own = {"model", "tok", "prompts", "subject_layer", "object_layer", "rank", "object_aggregation", "relation", "progress", "seed"}
@@ -460,10 +460,10 @@ def train_relation_concepts(model, tokenizer,
         raise ValueError(f"rank must be an int in 1..{hidden_size(model)} (the hidden size), got {rank!r}")
     rank = rank_
     lre_fn = train_lre if method == "exact" else train_lre_fast
-    unknown = sorted(set(lre_kw) - _lre_options(lre_fn))
+    unknown = sorted(set(lre_kw) - _trainer_options(lre_fn))
     if unknown:  # now, not after the validity filter and the state extraction
         raise TypeError(f"unknown LRE option(s) {unknown} for method={method!r}; {lre_fn.__name__} takes "
-                        f"{sorted(_lre_options(lre_fn))}")
+                        f"{sorted(_trainer_options(lre_fn))}")
     ls, lo = resolve_layer(model, subject_layer), resolve_layer(model, object_layer)
     if lo <= ls: raise ValueError(f"object_layer ({lo}) must come after subject_layer ({ls})")
     if isinstance(relation, Relation):
