@@ -14,7 +14,7 @@ import torch
 
 from .concepts import Concept
 from .extraction import extract_subject_states
-from .models import _as_int
+from .models import _int_or_none
 
 # %% auto #0
 __all__ = ['BASELINES', 'svm_concepts', 'logistic_concepts', 'average_concepts', 'baseline_concepts']
@@ -26,9 +26,8 @@ def _check(states, objects, layer):
     objects = [str(o) for o in objects]
     if len(objects) != X.shape[0]: raise ValueError(f"{X.shape[0]} states but {len(objects)} objects")
     if not objects: raise ValueError("no states given")
-    try: layer_ = _as_int(layer, "layer")  # NumPy and 0-d torch integers too
-    except TypeError: layer_ = -1
-    if layer_ < 0: raise ValueError(f"layer must be a non-negative int (the subject layer), got {layer!r}")
+    layer_ = _int_or_none(layer)  # NumPy and 0-d torch integers too
+    if layer_ is None or layer_ < 0: raise ValueError(f"layer must be a non-negative int (the subject layer), got {layer!r}")
     return X.detach().to("cpu", torch.float64), objects, layer_
 
 def _unit_rows(X: torch.Tensor) -> torch.Tensor:

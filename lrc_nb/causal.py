@@ -373,8 +373,8 @@ def causality(editor, concepts: Sequence, prompts: Sequence, beta: Optional[floa
               check: bool = True) -> CausalityResult:  # a bank that records its model must be the editor's (`check_model`)
     "The paper's causality: share of edits after which the best target answer beats the best original answer."
     if mode not in MODES: raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
-    from lrc_nb.concepts import ConceptBank
-    if check and isinstance(concepts, ConceptBank) and concepts.records_model: concepts.check_model(editor.model)
+    from lrc_nb.concepts import check_bank_model
+    if check: check_bank_model(concepts, editor.model)
     if beta is None: beta = default_beta(editor.model)
     edits = causal_edits(concepts, prompts, max_edits_per_source, seed, answers, require_target_prompts)
     rows = [(e, a) for e in edits for a in (*e.original_answers, *e.target_answers)]

@@ -21,14 +21,14 @@ from typing import Iterable, Mapping, Optional, Sequence, Union
 import torch
 from tqdm.auto import tqdm
 
-from .models import resolve_layer, hidden_size, finest_common_precision, _PRECISIONS, _as_int
+from .models import resolve_layer, hidden_size, finest_common_precision, _PRECISIONS, _int_or_none
 from .extraction import extract_object_states
 from .data import Relation, split_samples, make_train_prompts, filter_valid, balanced_sample
 from .lre import train_lre, train_lre_fast
 
 # %% auto #0
-__all__ = ['BANK_FORMAT', 'Concept', 'concepts_from_lre', 'default_provenance', 'ConceptBank', 'RelationConcepts',
-           'train_relation_concepts', 'bank_from_training']
+__all__ = ['BANK_FORMAT', 'Concept', 'concepts_from_lre', 'default_provenance', 'ConceptBank', 'check_bank_model',
+           'RelationConcepts', 'train_relation_concepts', 'bank_from_training']
 
 # %% ../nbs/04_concepts.ipynb #c5c98035
 def _plain(x, where: str, freeze: bool):
@@ -65,9 +65,8 @@ class Concept:
         if not torch.isfinite(v).all(): raise ValueError(f"concept {self.name!r}: vector has non-finite values")
         n = v.norm()
         if n == 0: raise ValueError(f"concept {self.name!r}: vector is zero, it has no direction")
-        try: layer = _as_int(self.layer, "layer")  # NumPy and 0-d torch integers too (e.g. from a results table)
-        except TypeError: layer = -1
-        if layer < 0:
+        layer = _int_or_none(self.layer)  # NumPy and 0-d torch integers too (e.g. from a results table)
+        if layer is None or layer < 0:
             raise ValueError(f"concept {self.name!r}: layer must be a non-negative int (resolve negative layers first), got {self.layer!r}")
         object.__setattr__(self, "layer", layer)
         # an already-unit float32 vector is kept bit for bit (so a save/load round trip is exact)
@@ -400,6 +399,10 @@ class ConceptBank:
             raise ValueError(f"the bank was made on model {name!r} with fingerprint {want}, which this model's weights "
                              f"do not give: {why}")
 
+def check_bank_model(concepts, model):
+    "If `concepts` is a bank that records the model it was made on, refuse it for another `model` (`check_model`)."
+    if isinstance(concepts, ConceptBank) and concepts.records_model: concepts.check_model(model)
+
 # %% ../nbs/04_concepts.ipynb #4dadf711
 class RelationConcepts(list):
     "The concepts of one relation (a list), with the LRE(s), their inverses and the prompts they came from."
@@ -454,9 +457,8 @@ def train_relation_concepts(model, tokenizer,
     if lre_per not in ("relation", "object"): raise ValueError(f"lre_per must be 'relation' or 'object', not {lre_per!r}")
     if object_aggregation not in ("mean", "first_token"): raise ValueError(f"unknown object_aggregation {object_aggregation!r}")
     if n_lre_prompts < 1: raise ValueError("n_lre_prompts must be at least 1")
-    try: rank_ = _as_int(rank, "rank")  # NumPy integers too: `evaluation.best_value` returns one
-    except TypeError: rank_ = 0
-    if not 1 <= rank_ <= hidden_size(model):
+    rank_ = _int_or_none(rank)  # NumPy integers too: `evaluation.best_value` returns one
+    if rank_ is None or not 1 <= rank_ <= hidden_size(model):
         raise ValueError(f"rank must be an int in 1..{hidden_size(model)} (the hidden size), got {rank!r}")
     rank = rank_
     lre_fn = train_lre if method == "exact" else train_lre_fast

@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from .models import hidden_size, num_blocks
 from .extraction import tokenize, run_model, subject_token_index
-from .concepts import Concept, ConceptBank
+from .concepts import Concept, ConceptBank, check_bank_model
 
 # %% auto #0
 __all__ = ['Subject', 'MatchResult', 'ConceptMatcher', 'classification_accuracy']
@@ -51,7 +51,7 @@ class ConceptMatcher:
     def __init__(self, model, tokenizer, concepts: Union[ConceptBank, Sequence[Concept]], template: Optional[str] = None,
                  check: bool = True):  # a bank that records its model must have been made on this one (`check_model`)
         self.model, self.tokenizer, self.template = model, tokenizer, template
-        if check and isinstance(concepts, ConceptBank) and concepts.records_model: concepts.check_model(model)
+        if check: check_bank_model(concepts, model)
         self.concepts = list(concepts)
         if not self.concepts: raise ValueError("no concepts given")
         for c in self.concepts:

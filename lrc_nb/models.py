@@ -195,12 +195,17 @@ def num_blocks(model, template: Optional[str] = None) -> int:
     "Number of decoder blocks (the valid layer indices are `0..num_blocks-1`)."
     return len(decoder_blocks(model, template)) if template is not None else num_hidden_layers(model)
 
+def _int_or_none(x) -> Optional[int]:
+    "`x` as a Python int (ints, NumPy and 0-d torch integers; not bools or floats), else None."
+    if isinstance(x, bool): return None
+    try: return operator.index(x)
+    except TypeError: return None
+
 def _as_int(x, what: str) -> int:
-    "`x` as a Python int: ints, NumPy and 0-d torch integers, not bools or floats (else `TypeError` naming `what`)."
-    try:
-        if isinstance(x, bool): raise TypeError
-        return operator.index(x)
-    except TypeError: raise TypeError(f"{what} must be an int, got {x!r}") from None
+    "`x` as a Python int (see `_int_or_none`), else `TypeError` naming `what`."
+    v = _int_or_none(x)
+    if v is None: raise TypeError(f"{what} must be an int, got {x!r}")
+    return v
 
 def resolve_layer(model, layer: int, template: Optional[str] = None) -> int:
     "Turn a layer index (negative counts from the end) into `0..num_blocks-1`, or raise `IndexError`."

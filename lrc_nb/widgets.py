@@ -14,7 +14,7 @@ from typing import Mapping, Optional, Sequence, Union
 import ipywidgets as W
 import torch
 
-from .concepts import Concept, ConceptBank
+from .concepts import Concept, ConceptBank, check_bank_model
 from .matching import ConceptMatcher
 from .causal import CausalEditor, default_beta
 
@@ -74,8 +74,7 @@ def bar_chart_html(labels: Sequence[str], values: Sequence[float], highlight: Op
 # %% ../nbs/09_widgets.ipynb #deeebae6
 def _concept_list(concepts, model=None, check: bool = True) -> list:
     "The concepts as a list; a bank that records its model must have been made on `model` (`ConceptBank.check_model`)."
-    if check and model is not None and isinstance(concepts, ConceptBank) and concepts.records_model:
-        concepts.check_model(model)
+    if check and model is not None: check_bank_model(concepts, model)
     cs = list(concepts)
     if not cs: raise ValueError("no concepts given")
     return cs
