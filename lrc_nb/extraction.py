@@ -44,7 +44,9 @@ def module_hooks(pre: Sequence = (),  # (module, fn(module, args) -> new args or
 def block_hooks(model,
                 hooks: Mapping[int, Union[HookFn, Sequence[HookFn]]],  # layer -> fn(hidden, layer) or a list of them
                 template: Optional[str] = None):  # block path override, see `decoder_blocks`
-    "Register forward hooks on decoder blocks for the duration of a `with` block; always removed."
+    """Register forward hooks on decoder blocks for the duration of a `with` block; always removed. Holds
+    `model_lock(model)` meanwhile, so the hooks never fire on another thread's lrc_nb pass (and a pass run inside
+    the block is not interleaved with one)."""
     blocks = decoder_blocks(model, template)
     def make(fns, layer):
         def hook(module, args, output):
@@ -60,7 +62,7 @@ def block_hooks(model,
     for layer, fns in hooks.items():
         i = resolve_layer(model, layer, template)
         post.append((blocks[i], make(list(fns) if isinstance(fns, (list, tuple)) else [fns], i)))
-    with module_hooks(post=post): yield
+    with model_lock(model), module_hooks(post=post): yield  # the lock first: hooks go on only once it is ours
 
 _eval_lock, _eval_users = threading.Lock(), {}  # id(model) -> [users, modules switched off by the first]
 _model_locks = weakref.WeakKeyDictionary()  # model -> its RLock
@@ -69,7 +71,7 @@ def model_lock(model) -> threading.RLock:
     """The lock lrc_nb's forward passes on `model` take turns with (re-entrant: one thread may nest them). LRE
     training switches the model's attention implementation and some blocks' `forward` for its duration, which
     another thread's pass must not see; `eval_mode` and LRE training hold it. Code outside lrc_nb that runs the same
-    model meanwhile can take it too: `with model_lock(model): ...`."""
+    model meanwhile can take it too: `with model_lock(model): ...` (`block_hooks` does)."""
     with _eval_lock:
         lock = _model_locks.get(model)
         if lock is None: lock = _model_locks[model] = threading.RLock()
