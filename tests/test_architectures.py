@@ -17,7 +17,10 @@ What is checked for every architecture:
 - the caller's tokenizer (padding side, pad token, backend padding) and the model (config, weights, mode) are
   unchanged afterwards;
 - the LRE's per-prompt Jacobians (cached prefix, split attention, blocks 0..l_s replayed, padded suffixes, each
-  where the model allows it) equal those of whole prompts without a cache, in float64.
+  where the model allows it) equal those of whole prompts without a cache, in float64;
+- `CausalEditor`: batched, left-padded greedy generation with a cache and the edit in the prefill, and the
+  teacher-forced answer probabilities (right padding), with and without an edit, equal one prompt at a time
+  without padding or a cache, the edit written out by hand.
 """
 from __future__ import annotations
 
@@ -374,3 +377,56 @@ def test_lre_untransformable_function_is_a_clear_error():
 
 
 def _n_bloom_gelus(model): return sum(type(m).__name__ == "BloomGelu" for m in model.modules())
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Causal edits: the editor's batched, padded, cached generation and its teacher-forced answer probabilities
+# against one prompt at a time, without padding or a cache, the edit written out by hand.
+def _concept(name, seed, layer=1):
+    from types import SimpleNamespace
+    return SimpleNamespace(name=name, layer=layer, vector=torch.randn(D, generator=torch.Generator().manual_seed(seed)))
+
+
+def _subject_last(tok, text, subject):
+    "Index of the subject's last token in `tok(text)`, counted by hand (word-level tokenizer, optional BOS)."
+    end = text.index(subject) + len(subject)
+    return len(text[:end].split()) - 1 + (tok("x")["input_ids"][0] == tok.bos_token_id)
+
+
+def _hand_edit(model, j, src, tgt, beta):
+    "Block hooks that move row 0's state at token `j` by ||h|| beta (t - s) (unit vectors), blocks src.layer on."
+    s, t = src.vector / src.vector.norm(), tgt.vector / tgt.vector.norm()
+    def fn(h, layer):
+        h = h.clone()
+        h[0, j] = h[0, j] + h[0, j].norm() * beta * (t - s).to(h.dtype)
+        return h
+    return {b: fn for b in range(src.layer, num_blocks(model))}
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("bos", [False, True])
+def test_causal_editor_matches_one_prompt_without_cache(name, bos):
+    from lrc_nb.causal import CausalEditor
+    model, tok = tiny_model(name), tok_(bos=bos)
+    src, tgt, beta, steps = _concept("a", 0), _concept("b", 1), 3.0, 4
+    ed = CausalEditor(model, tok)
+    got = {e: ed.generate_ids(PROMPTS, SUBJECTS, *((src, tgt) if e else (None, None)), beta=beta,
+                              max_new_tokens=steps, batch_size=len(PROMPTS), stop_at_eos=False) for e in (False, True)}
+    probs = {e: ed.answer_probs(PROMPTS, SUBJECTS, ANSWERS, *((src, tgt) if e else (None, None)), beta=beta,
+                                batch_size=len(PROMPTS), return_token_probs=True)[1] for e in (False, True)}
+    for i, (text, subject, answer) in enumerate(zip(PROMPTS, SUBJECTS, ANSWERS)):
+        j = _subject_last(tok, text, subject)
+        for e in (False, True):
+            hooks = _hand_edit(model, j, src, tgt, beta) if e else {}
+            ids = tok(text)["input_ids"]
+            with torch.no_grad(), block_hooks(model, hooks):
+                for _ in range(steps):  # the whole sequence every step: the edit sits at the prompt's token j
+                    ids = ids + [int(model(input_ids=torch.tensor([ids]), use_cache=False).logits[0, -1].argmax())]
+                full = tok(text + " " + answer)["input_ids"]
+                n0 = len(tok(text)["input_ids"])
+                lp = model(input_ids=torch.tensor([full]), use_cache=False).logits[0].float().log_softmax(-1)
+            assert got[e][i] == ids[-steps:], (name, e, i)
+            want = torch.stack([lp[n0 + k - 1, full[n0 + k]] for k in range(len(full) - n0)]).exp()
+            torch.testing.assert_close(probs[e][i], want, rtol=1e-4, atol=1e-6)
+    assert got[True] != got[False] or any(not torch.allclose(a, b) for a, b in zip(probs[True], probs[False])), \
+        "the edit changed nothing: the test could not tell an edit from none"
