@@ -60,7 +60,7 @@ def svm_concepts(states: torch.Tensor,  # [n, d] subject states at `layer`
                  objects: Sequence[str],  # the object of each state's prompt
                  relation: str,
                  layer: int,  # the subject layer the states come from
-                 normalize_states: bool = True,  # the paper fits on unit-normalised states
+                 normalize_states: bool = True,  # fit on unit-normalised states (the authors' benchmark: raw states, False)
                  max_iter: int = 10_000,
                  seed: int = 0,
                  **kw) -> list:  # passed to sklearn's LinearSVC

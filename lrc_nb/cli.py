@@ -52,6 +52,9 @@ def _add_settings(p, seeds_default: int = 5, lre_prompts_default: int = 20):
     g.add_argument("--object-layer", type=int, default=None, help="block the LRE maps to (l_o)")
     g.add_argument("--rank", type=_count, default=None, help="rank of the inverted LRE")
     g.add_argument("--beta", type=float, default=None, help="strength of the causal edit")
+    g.add_argument("--mode", choices=("all", "every", "single"), default=None,
+                   help="blocks the causal edit touches: from the concept's block on (all), every block (every: the "
+                        "authors' benchmarks), only the concept's (single)")
     g.add_argument("--n-lre-prompts", type=_count, default=lre_prompts_default,
                    help="prompts per LRE (default %(default)s; the paper uses 20)")
     g.add_argument("--seeds", type=_count, default=seeds_default, help="number of seeds 0..N-1 (default %(default)s)")
@@ -224,7 +227,7 @@ def cmd_info(args) -> int:
     print(f"parameters   {n_par / 1e6:.1f} M, dtype {next(model.parameters()).dtype}")
     print(f"fingerprint  {model_fingerprint(model)}")
     print(f"defaults     subject_layer={dflt.subject_layer} object_layer={dflt.object_layer} rank={dflt.rank} "
-          f"beta={dflt.beta}  ({dflt.source})")
+          f"beta={dflt.beta} mode={dflt.mode}  ({dflt.source})")
     shared = data.shared_relations_dir()
     print(f"shared data  {shared if shared else 'not found (set LRC_NB_SHARED_RELATIONS or pass --relations)'}")
     print(f"relations    {len(rels)} ({'--relations ' + args.relations if args.relations else 'package data'}): "
@@ -255,6 +258,7 @@ def _lre_kw(args) -> dict:
 
 def _settings(args) -> dict:
     return dict(subject_layer=args.subject_layer, object_layer=args.object_layer, rank=args.rank, beta=args.beta,
+                mode=args.mode,
                 n_lre_prompts=args.n_lre_prompts, seeds=args.seeds, test_prompts=args.test_prompts,
                 max_samples=args.max_samples, **_lre_kw(args))
 

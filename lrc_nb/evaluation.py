@@ -33,21 +33,22 @@ __all__ = ['SMOLLM2_DEFAULTS', 'KNOWN_DEFAULTS', 'SUBJECT_FRACTION', 'OBJECT_FRA
 
 # %% ../nbs/08_evaluation.ipynb #375a58fc
 class ModelDefaults(NamedTuple):
-    "Default layers, rank and β for a model, and where they come from."
+    "Default layers, rank, β and causal edit mode for a model, and where they come from."
     subject_layer: int
     object_layer: int
     rank: int
     beta: float
     source: str  # how they were chosen
+    mode: str = "all"  # blocks the causal edit touches (lrc_nb.causal.MODES)
 
 # SmolLM2-135M-Instruct: chosen by the sweeps at the end of this notebook (package relations only, validation split;
 # measured 2026-11-26, log in nbs/results/smollm2_protocol_h100_log.txt)
 SMOLLM2_DEFAULTS = (15, 24, 64, 0.075, "sweeps on the package relations, validation split (SmolLM2-135M; see 08_evaluation)")
 
-# (model_type, blocks, hidden size) -> (l_s, l_o, rank, beta, source)
-KNOWN_DEFAULTS = {
-    ("gptj", 28, 4096): (14, 20, 192, 0.05, "paper (GPT-J)"),
-    ("llama", 32, 4096): (17, 21, 192, 0.075, "paper (Llama-2-7b)"),
+# (model_type, blocks, hidden size) -> (l_s, l_o, rank, beta, source[, mode])
+KNOWN_DEFAULTS = {  # the paper's benchmarks edit every block (causality_edit_single_layer_only=False)
+    ("gptj", 28, 4096): (14, 20, 192, 0.05, "paper (GPT-J)", "every"),
+    ("llama", 32, 4096): (17, 21, 192, 0.075, "paper (Llama-2-7b)", "every"),
     ("llama", 30, 576): SMOLLM2_DEFAULTS,
 }
 SUBJECT_FRACTION, OBJECT_FRACTION = 0.52, 0.69
@@ -62,7 +63,7 @@ def defaults_for(model_type: Optional[str], n_blocks: int, d: int, beta: float =
                          f"fraction-of-depth rule ({SUBJECT_FRACTION}, {OBJECT_FRACTION}) of {n_blocks} blocks")
 
 def model_defaults(model) -> ModelDefaults:
-    "Default `subject_layer`, `object_layer`, `rank` and `beta` for `model` (see the table above)."
+    "Default `subject_layer`, `object_layer`, `rank`, `beta` and `mode` for `model` (see the list above)."
     return defaults_for(getattr(text_config(model), "model_type", None), num_blocks(model), hidden_size(model),
                         causal.default_beta(model))
 
@@ -478,7 +479,7 @@ def evaluate(model="smollm2",  # a model, or a name / path for `load_model`
              n_shots: int = 4,  # examples per few-shot prompt
              max_samples: Optional[int] = None,  # cap each relation's samples (quick runs; not the paper's protocol)
              max_edits_per_source: int = 5,
-             mode: str = "all",  # causal edit at every block from the concept's layer on (the paper)
+             mode: Optional[str] = None,  # blocks the causal edit touches (default: the model's, `model_defaults`)
              batch_size: int = 16,
              progress: bool = True,
              keep_banks: bool = True,  # keep each method's concepts of the first seed in `EvalResult.banks`
@@ -505,6 +506,8 @@ def evaluate(model="smollm2",  # a model, or a name / path for `load_model`
     ls, lo, rank, dflt = _resolved(model, subject_layer, object_layer, rank)
     for m in methods: _check_layer_order(model, m, ls, lo)
     beta = dflt.beta if beta is None else float(beta)
+    mode = dflt.mode if mode is None else mode
+    if mode not in causal.MODES: raise ValueError(f"mode must be one of {causal.MODES}, not {mode!r}")
     settings = dict(subject_layer=ls, object_layer=lo, rank=rank, beta=beta, n_lre_prompts=n_lre_prompts,
                     seeds=seeds, methods=methods, test_prompts=test_prompts, holdout=holdout,
                     require_valid=require_valid, n_shots=n_shots, max_samples=max_samples, max_edits_per_source=max_edits_per_source, mode=mode,

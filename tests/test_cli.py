@@ -116,13 +116,14 @@ def test_eval_json_schema(tiny_setup, tmp_path):
     methods = ["lrc", "lrc_final_first_token", "svm", "logistic", "average"]
     r = _run(["eval", "--model", str(tiny_setup / "model"), "--relations", str(tiny_setup / "relations"),
               "--methods", *methods, "--seeds", "2", "--json", str(out), "--subject-layer", "1", "--object-layer", "2",
-              "--rank", "4", "--n-lre-prompts", "4", "--beta", "0.5", "--keep-invalid"], tmp_path / "cache")
+              "--rank", "4", "--n-lre-prompts", "4", "--beta", "0.5", "--mode", "every", "--keep-invalid"], tmp_path / "cache")
     assert r.returncode == 0, r.stdout + r.stderr
     doc = json.loads(out.read_text())
     _check_schema(doc)
     assert doc["model"] == str(tiny_setup / "model")
     s = doc["settings"]
     assert (s["subject_layer"], s["object_layer"], s["rank"], s["beta"], s["n_lre_prompts"]) == (1, 2, 4, 0.5, 4)
+    assert s["mode"] == "every"
     assert s["seeds"] == [0, 1] and s["test_prompts"] == "zero_shot"
     res = doc["results"]
     assert len(res) == 2 * 2 * len(methods)  # relation x method x seed
