@@ -18,7 +18,7 @@ __all__ = ['DEFAULT_DEMO_OUT', 'DEMO_METHODS', 'METHODS', 'COMMANDS', 'build_par
 # %% ../nbs/10_cli.ipynb #d25d3a9c
 DEFAULT_DEMO_OUT = "lrc_nb_demo_out"
 DEMO_METHODS = ("lrc", "svm", "logistic", "average")
-METHODS = ("lrc", "lrc_final_first_token", "svm", "logistic", "average")  # == lrc_nb.evaluation.METHODS (tested)
+METHODS = ("lrc", "lrc_first_token", "lrc_final_first_token", "svm", "logistic", "average")  # == lrc_nb.evaluation.METHODS (tested)
 
 def _at_least(lo: int):
     "An argparse `type`: an integer >= `lo` (counts such as --seeds or --max-samples make no sense below 1)."
@@ -75,13 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="train LRCs on SmolLM2, evaluate them against the baselines, save bank + plot",
                        description="The main job on the embedded SmolLM2 and the package's own relations.")
-    # the demo must finish in minutes on 2 CPU cores: 10 LRE prompts, and no final-block LRC (its LRE spans 14 blocks of
-    # Jacobian on SmolLM2, against 9 for `lrc`); `lrc_nb eval` keeps the paper's 20 prompts and every method
+    # the demo must finish in minutes on 2 CPU cores: 10 LRE prompts, and no LRC variants (the final-block LRE spans 14
+    # blocks of Jacobian on SmolLM2, against 9 for `lrc`); `lrc_nb eval` keeps the paper's 20 prompts and every method
     _add_model(d); _add_relations(d); _add_settings(d, seeds_default=1, lre_prompts_default=10)
     d.add_argument("--out", default=DEFAULT_DEMO_OUT, help="output folder (default: ./%(default)s)")
     d.add_argument("--methods", nargs="+", choices=METHODS, default=list(DEMO_METHODS), metavar="METHOD",
-                   help="methods to compare: %(choices)s (default: %(default)s; lrc_final_first_token is left out "
-                        "to keep the demo short, add it with --methods)")
+                   help="methods to compare: %(choices)s (default: %(default)s; the LRC variants lrc_first_token and "
+                        "lrc_final_first_token are left out to keep the demo short, add them with --methods)")
 
     e = sub.add_parser("eval", help="run the paper's protocol and write JSON",
                        description="Evaluate LRCs and baselines: accuracy and causality per relation, method and seed.")

@@ -26,10 +26,10 @@ from .concepts import ConceptBank, default_provenance
 
 # %% auto #0
 __all__ = ['SMOLLM2_DEFAULTS', 'KNOWN_DEFAULTS', 'SUBJECT_FRACTION', 'OBJECT_FRACTION', 'METHODS', 'RESULT_KEYS', 'SUMMARY_KEYS',
-           'METHOD_LABELS', 'SWEEPABLE', 'ModelDefaults', 'defaults_for', 'model_defaults', 'summarize', 'EvalResult',
-           'check_results_schema', 'format_summary', 'format_per_relation', 'plot_relations', 'plot_summary',
-           'plot_sweep', 'save_figure', 'RelationData', 'prepare_relation', 'method_concepts', 'accuracy_from_states',
-           'evaluate', 'train_concepts', 'sweep', 'best_value']
+           'METHOD_LABELS', 'LRC_READOUT', 'SWEEPABLE', 'ModelDefaults', 'defaults_for', 'model_defaults', 'summarize',
+           'EvalResult', 'check_results_schema', 'format_summary', 'format_per_relation', 'plot_relations',
+           'plot_summary', 'plot_sweep', 'save_figure', 'RelationData', 'prepare_relation', 'method_concepts',
+           'accuracy_from_states', 'evaluate', 'train_concepts', 'sweep', 'best_value']
 
 # %% ../nbs/08_evaluation.ipynb #375a58fc
 class ModelDefaults(NamedTuple):
@@ -68,10 +68,10 @@ def model_defaults(model) -> ModelDefaults:
                         causal.default_beta(model))
 
 # %% ../nbs/08_evaluation.ipynb #075229b4
-METHODS = ("lrc", "lrc_final_first_token", "svm", "logistic", "average")
+METHODS = ("lrc", "lrc_first_token", "lrc_final_first_token", "svm", "logistic", "average")
 RESULT_KEYS = ("relation", "method", "seed", "accuracy", "causality", "n_test", "n_edits", "seconds")
 SUMMARY_KEYS = ("accuracy_mean", "accuracy_std", "causality_mean", "causality_std")
-METHOD_LABELS = {"lrc": "LRC", "lrc_final_first_token": "LRC (final block, first token)",
+METHOD_LABELS = {"lrc": "LRC", "lrc_first_token": "LRC (first token)", "lrc_final_first_token": "LRC (final block, first token)",
                  "svm": "SVM", "logistic": "logistic", "average": "average"}
 
 def _mean_std(values) -> tuple:
@@ -417,8 +417,8 @@ def method_concepts(method: str, model, tok, rd: RelationData, object_layer: int
     if method == "svm": return baselines.svm_concepts(rd.train_states, objs, rel, ls, seed=rd.seed)
     if method == "logistic": return baselines.logistic_concepts(rd.train_states, objs, rel, ls, seed=rd.seed)
     if method == "average": return baselines.average_concepts(rd.train_states, objs, rel, ls)
-    if method in ("lrc", "lrc_final_first_token"):
-        lo, agg = (object_layer, "mean") if method == "lrc" else (num_blocks(model) - 1, "first_token")
+    if method in LRC_READOUT:
+        lo, agg = _lrc_object(model, method, object_layer)
         # the prompts are already the valid training prompts: no second validity pass
         return list(concepts.train_relation_concepts(model, tok, rd.train_prompts, subject_layer=ls, object_layer=lo,
                                                      rank=rank, n_lre_prompts=n_lre_prompts, seed=rd.seed,
@@ -448,9 +448,17 @@ def _resolved(model, subject_layer=None, object_layer=None, rank=None) -> tuple:
     lo = resolve_layer(model, d.object_layer if object_layer is None else object_layer)
     return ls, lo, d.rank if rank is None else int(rank), d
 
+# LRC variant -> (object state read at the final block instead of `object_layer`?, object aggregation)
+LRC_READOUT = {"lrc": (False, "mean"), "lrc_first_token": (False, "first_token"), "lrc_final_first_token": (True, "first_token")}
+
+def _lrc_object(model, method: str, lo: int) -> tuple:
+    "`(object layer, aggregation)` of an LRC variant's LRE."
+    final, agg = LRC_READOUT[method]
+    return (num_blocks(model) - 1 if final else lo), agg
+
 def _check_layer_order(model, method: str, ls: int, lo: int) -> None:
     "The LRE of an LRC maps forward: its object layer (the final block for `lrc_final_first_token`) must come after `ls`."
-    if method == "lrc" and lo <= ls: raise ValueError(f"object_layer ({lo}) must come after subject_layer ({ls})")
+    if method in ("lrc", "lrc_first_token") and lo <= ls: raise ValueError(f"object_layer ({lo}) must come after subject_layer ({ls})")
     if method == "lrc_final_first_token" and num_blocks(model) - 1 <= ls:
         raise ValueError(f"lrc_final_first_token reads the final block ({num_blocks(model) - 1}), which must come after "
                          f"subject_layer ({ls})")
@@ -539,7 +547,7 @@ def evaluate(model="smollm2",  # a model, or a name / path for `load_model`
     settings["wall_seconds"] = time.time() - t_start
     name = model_name or getattr(getattr(model, "config", None), "_name_or_path", "") or type(model).__name__
     banks = {m: ConceptBank(cs, default_provenance(model, method=m, seed=seeds[0], subject_layer=ls,
-                                                   object_layer=lo if m == "lrc" else num_blocks(model) - 1,
+                                                   object_layer=_lrc_object(model, m, lo)[0] if m in LRC_READOUT else num_blocks(model) - 1,
                                                    rank=rank, n_lre_prompts=n_lre_prompts))
              for m, cs in kept.items() if cs}
     return EvalResult(pd.DataFrame(rows), str(name), settings, banks)
@@ -569,7 +577,7 @@ def train_concepts(model, tok, relations=None, method: str = "lrc", subject_laye
     if not out: raise ValueError("no relation had valid prompts for at least two objects; nothing to train")
     return ConceptBank(out, default_provenance(model, model_name=model_name or getattr(model.config, "_name_or_path", ""),
                                                method=method, seed=seed, subject_layer=ls, rank=rank,
-                                               object_layer=lo if method == "lrc" else num_blocks(model) - 1,
+                                               object_layer=_lrc_object(model, method, lo)[0] if method in LRC_READOUT else num_blocks(model) - 1,
                                                n_lre_prompts=n_lre_prompts, require_valid=require_valid))
 
 # %% ../nbs/08_evaluation.ipynb #1c031295
