@@ -202,7 +202,7 @@ def format_summary(summary: pd.DataFrame, model: str = "", settings: Optional[di
     lines = []
     if model: lines.append(f"model: {model}")
     if settings:
-        keys = ("subject_layer", "object_layer", "rank", "beta", "n_lre_prompts", "test_prompts", "seeds")
+        keys = ("subject_layer", "object_layer", "rank", "beta", "mode", "n_lre_prompts", "test_prompts", "seeds")
         lines.append("settings: " + ", ".join(f"{k}={settings[k]}" for k in keys if k in settings))
     lines += [head, "-" * len(head)]
     for m, r in summary.iterrows():
