@@ -7,29 +7,19 @@ states of the same split and scores classification accuracy and causality on the
 
     flock /tmp/lrc_cpu.lock .venv/bin/python bench/baseline_states.py --json bench/results/baseline_states_smollm2.json
 """
-import argparse
 import json
 import time
 import warnings
 
-from lrc_nb import baselines, causal, data
-from lrc_nb.evaluation import _obj, accuracy_from_states, model_defaults, prepare_relation
-from lrc_nb.models import load_model
+from lrc_nb import baselines, causal
+from lrc_nb.evaluation import _obj, accuracy_from_states, prepare_relation
+from paired_runs import parser, setup
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--relations", default=None, help="shared relations folder (default: the package's own relations)")
-    ap.add_argument("--max-relations", type=int, default=None)
-    ap.add_argument("--seeds", type=int, default=2)
-    ap.add_argument("--json", required=True)
-    a = ap.parse_args()
-    model, tok = load_model("smollm2")
-    d = model_defaults(model)
-    rels = data.load_relations(a.relations) if a.relations else data.package_relations()
-    rels = rels[:a.max_relations] if a.max_relations else rels
-    editor = causal.CausalEditor(model, tok)
-    validity = data.ValidityFilter(model, tok, batch_size=32, progress=False)
+    a = parser(__doc__).parse_args()
+    S = setup(a)
+    model, tok, d, rels, editor, validity = S.model, S.tok, S.d, S.rels, S.editor, S.validity
     fits = {"svm": baselines.svm_concepts, "logistic": baselines.logistic_concepts}
     rows, t0 = [], time.time()
     for seed in range(a.seeds):

@@ -8,35 +8,26 @@ with the same (prompt, target) pairs, so the modes (and edit sizes beta) differ 
 
     flock /tmp/lrc_cpu.lock .venv/bin/python bench/causality_modes.py --json bench/results/causality_modes_smollm2.json
 """
-import argparse
 import json
 import time
 
-from lrc_nb import causal, data, evaluation
-from lrc_nb.evaluation import _obj, accuracy_from_states, method_concepts, model_defaults, prepare_relation
-from lrc_nb.models import load_model
+from lrc_nb import causal
+from lrc_nb.evaluation import _obj, accuracy_from_states, method_concepts, prepare_relation
+from paired_runs import parser, setup
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--relations", default=None, help="shared relations folder (default: the package's own relations)")
-    ap.add_argument("--max-relations", type=int, default=None)
-    ap.add_argument("--seeds", type=int, default=2)
+    ap = parser(__doc__)
     ap.add_argument("--methods", default="lrc,svm,average")
     ap.add_argument("--modes", default="all,every,single")
     ap.add_argument("--betas", default=None, help="comma-separated edit sizes (default: the model's, lrc_nb.evaluation.model_defaults)")
-    ap.add_argument("--json", required=True)
     a = ap.parse_args()
-    model, tok = load_model("smollm2")
-    d = model_defaults(model)
+    S = setup(a)
+    model, tok, d, rels, editor, validity = S.model, S.tok, S.d, S.rels, S.editor, S.validity
     ls, lo, rank = d.subject_layer, d.object_layer, d.rank
     betas = [d.beta] if a.betas is None else [float(b) for b in a.betas.split(",")]
-    rels = data.load_relations(a.relations) if a.relations else data.package_relations()
-    rels = rels[:a.max_relations] if a.max_relations else rels
     methods = a.methods.split(",")
     modes = [f"{mo}@{b:g}" for mo in a.modes.split(",") for b in betas]  # a column per (mode, beta)
-    editor = causal.CausalEditor(model, tok)
-    validity = data.ValidityFilter(model, tok, batch_size=32, progress=False)
     rows, t0 = [], time.time()
     for seed in range(a.seeds):
         for rel in rels:
