@@ -5,7 +5,7 @@ by default (`normalize_states=True`: the concepts then do not depend on how larg
 authors' benchmark fits the raw float32 states (`LinearSVC(max_iter=1000)`). This script trains both on the same
 states of the same split and scores classification accuracy and causality on the same test prompts and edits.
 
-    flock /tmp/lrc_cpu.lock .venv/bin/python bench/baseline_states.py --json bench/results/baseline_states_smollm2.json
+    flock /tmp/lrc_cpu.lock .venv/bin/python bench/baseline_states.py --json bench/results/protocol/baseline_states_smollm2.json
 """
 import json
 import time

@@ -6,7 +6,7 @@ benchmark does, `edit_single_layer=False` in `linear_relational.CausalEditor`) a
 only). This script trains each method's concepts once per (relation, seed) and scores causality under each mode
 with the same (prompt, target) pairs, so the modes (and edit sizes beta) differ in nothing else.
 
-    flock /tmp/lrc_cpu.lock .venv/bin/python bench/causality_modes.py --json bench/results/causality_modes_smollm2.json
+    flock /tmp/lrc_cpu.lock .venv/bin/python bench/causality_modes.py --json bench/results/protocol/causality_modes_smollm2.json
 """
 import json
 import time
