@@ -452,16 +452,17 @@ def _resolved(model, subject_layer=None, object_layer=None, rank=None) -> tuple:
 LRC_READOUT = {"lrc": (False, "mean"), "lrc_first_token": (False, "first_token"), "lrc_final_first_token": (True, "first_token")}
 
 def _lrc_object(model, method: str, lo: int) -> tuple:
-    "`(object layer, aggregation)` of an LRC variant's LRE."
-    final, agg = LRC_READOUT[method]
+    "`(object layer, aggregation)` of an LRC variant's LRE; for another method the final block (its banks record that)."
+    final, agg = LRC_READOUT.get(method, (True, None))
     return (num_blocks(model) - 1 if final else lo), agg
 
 def _check_layer_order(model, method: str, ls: int, lo: int) -> None:
     "The LRE of an LRC maps forward: its object layer (the final block for `lrc_final_first_token`) must come after `ls`."
-    if method in ("lrc", "lrc_first_token") and lo <= ls: raise ValueError(f"object_layer ({lo}) must come after subject_layer ({ls})")
-    if method == "lrc_final_first_token" and num_blocks(model) - 1 <= ls:
-        raise ValueError(f"lrc_final_first_token reads the final block ({num_blocks(model) - 1}), which must come after "
-                         f"subject_layer ({ls})")
+    if method not in LRC_READOUT: return
+    layer = _lrc_object(model, method, lo)[0]
+    if layer > ls: return
+    if LRC_READOUT[method][0]: raise ValueError(f"{method} reads the final block ({layer}), which must come after subject_layer ({ls})")
+    raise ValueError(f"object_layer ({lo}) must come after subject_layer ({ls})")
 
 def _seeds(seeds) -> list:
     if isinstance(seeds, int) and not isinstance(seeds, bool):
@@ -547,7 +548,7 @@ def evaluate(model="smollm2",  # a model, or a name / path for `load_model`
     settings["wall_seconds"] = time.time() - t_start
     name = model_name or getattr(getattr(model, "config", None), "_name_or_path", "") or type(model).__name__
     banks = {m: ConceptBank(cs, default_provenance(model, method=m, seed=seeds[0], subject_layer=ls,
-                                                   object_layer=_lrc_object(model, m, lo)[0] if m in LRC_READOUT else num_blocks(model) - 1,
+                                                   object_layer=_lrc_object(model, m, lo)[0],
                                                    rank=rank, n_lre_prompts=n_lre_prompts))
              for m, cs in kept.items() if cs}
     return EvalResult(pd.DataFrame(rows), str(name), settings, banks)
@@ -577,7 +578,7 @@ def train_concepts(model, tok, relations=None, method: str = "lrc", subject_laye
     if not out: raise ValueError("no relation had valid prompts for at least two objects; nothing to train")
     return ConceptBank(out, default_provenance(model, model_name=model_name or getattr(model.config, "_name_or_path", ""),
                                                method=method, seed=seed, subject_layer=ls, rank=rank,
-                                               object_layer=_lrc_object(model, method, lo)[0] if method in LRC_READOUT else num_blocks(model) - 1,
+                                               object_layer=_lrc_object(model, method, lo)[0],
                                                n_lre_prompts=n_lre_prompts, require_valid=require_valid))
 
 # %% ../nbs/08_evaluation.ipynb #1c031295
