@@ -91,6 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", default=None, metavar="OUT", help="write the results here as JSON")
     e.add_argument("--plot", default=None, metavar="PNG", help="write the per-relation plot here")
     e.add_argument("--per-relation", action="store_true", help="also print accuracy/causality per relation")
+    e.add_argument("--checkpoint", default=None, metavar="DIR",
+                   help="record each finished relation x seed in DIR; the same command resumes there after an error or "
+                        "Ctrl-C (default with --json OUT: OUT.checkpoint, removed once OUT is written)")
+    e.add_argument("--no-checkpoint", action="store_true", help="keep no checkpoint")
     e.add_argument("--keep-invalid", action="store_true",
                    help="do not drop prompts the model answers wrongly (for random or untrained models; not the paper's protocol)")
 
@@ -151,12 +155,24 @@ def _methods(args) -> list:
     "The methods a command will run (`train`: --method; `eval`: --methods, default all)."
     return [args.method] if hasattr(args, "method") else list(getattr(args, "methods", None) or METHODS)
 
+def _checkpoint(args) -> tuple:
+    "`(folder or None, is it the default)`: `--checkpoint`, else `OUT.checkpoint` for `--json OUT` (eval), `OUT/checkpoint` (demo)."
+    if getattr(args, "no_checkpoint", False): return None, False
+    if getattr(args, "checkpoint", None): return Path(args.checkpoint), False
+    if args.command == "demo": return Path(args.out) / "checkpoint", True
+    if getattr(args, "json", None): return Path(str(args.json) + ".checkpoint"), True
+    return None, False
+
 def _preflight(args) -> None:
     "What can be checked before loading anything: device, output paths, layer order (see above)."
     _check_device(getattr(args, "device", None))
     for opt in ("json", "plot"):
         if getattr(args, opt, None): _check_out(getattr(args, opt), f"--{opt}", folder=False)
     if getattr(args, "out", None): _check_out(args.out, "--out", folder=True)
+    if getattr(args, "checkpoint", None) and getattr(args, "no_checkpoint", False):
+        raise ValueError("--checkpoint and --no-checkpoint exclude each other")
+    ck = _checkpoint(args)[0]
+    if ck is not None: _check_out(ck, "--checkpoint", folder=True)
     ls, lo = getattr(args, "subject_layer", None), getattr(args, "object_layer", None)
     # comparable without the model only when both count from the same end
     if "lrc" in _methods(args) and ls is not None and lo is not None and (ls < 0) == (lo < 0) and lo <= ls:
@@ -262,6 +278,12 @@ def _settings(args) -> dict:
                 n_lre_prompts=args.n_lre_prompts, seeds=args.seeds, test_prompts=args.test_prompts,
                 max_samples=args.max_samples, **_lre_kw(args))
 
+def _drop_checkpoint(args) -> None:
+    "Remove the default checkpoint once its results are written (one given with `--checkpoint` stays)."
+    import shutil
+    ck, default = _checkpoint(args)
+    if default and ck.is_dir() and (ck / "run.json").exists(): shutil.rmtree(ck)
+
 def cmd_eval(args) -> int:
     from lrc_nb.evaluation import evaluate, plot_relations, save_figure
     _preflight(args)
@@ -269,12 +291,13 @@ def cmd_eval(args) -> int:
     model, tok = _load(args)
     t0 = time.time()
     res = evaluate(model, tok, rels, methods=args.methods, model_name=str(args.model),
-                   require_valid=not args.keep_invalid, **_settings(args))
+                   require_valid=not args.keep_invalid, checkpoint=_checkpoint(args)[0], **_settings(args))
     _say(f"evaluated in {time.time() - t0:.1f} s")
     print(res.format(per_relation=args.per_relation))
     if args.json:
         res.to_json(args.json)
         _say(f"wrote {args.json}")
+        _drop_checkpoint(args)
     if args.plot:
         _say(f"wrote {save_figure(plot_relations(res.table, title=str(args.model)), args.plot)}")
     return 0
@@ -309,7 +332,8 @@ def cmd_demo(args) -> int:
     _preflight(args)
     rels = _relations(args)
     model, tok = _load(args)
-    res = evaluate(model, tok, rels, methods=args.methods, model_name=str(args.model), **_settings(args))
+    res = evaluate(model, tok, rels, methods=args.methods, model_name=str(args.model), checkpoint=_checkpoint(args)[0],
+                   **_settings(args))
     print(res.format(per_relation=True))
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -319,6 +343,7 @@ def cmd_demo(args) -> int:
     written.append(save_figure(plot_summary(res.table, title=f"{args.model}: LRC vs baselines"), out / "summary.png"))
     print(f"\nwrote into {out.resolve()}:")
     for w in written: print(f"  {w}")
+    _drop_checkpoint(args)
     print(f"demo done in {time.time() - t0:.0f} s\n")
     print(_tutorial_hint())
     return 0
@@ -335,8 +360,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     try:
         return COMMANDS[args.command](args)
+    except KeyboardInterrupt as e:  # Ctrl-C: say so, and where the finished work is (evaluate's note)
+        print(f"lrc_nb {args.command}: interrupted", *getattr(e, "__notes__", []), sep="\n", file=sys.stderr)
+        return 130
     except (ValueError, OSError, IndexError) as e:  # bad input: one clear line (LRC_NB_DEBUG=1 shows the traceback)
         import os
         if os.environ.get("LRC_NB_DEBUG"): raise
-        print(f"lrc_nb {args.command}: error: {e}", file=sys.stderr)
+        print(f"lrc_nb {args.command}: error: {e}", *getattr(e, "__notes__", []), sep="\n", file=sys.stderr)
         return 1

@@ -5,9 +5,11 @@
 # %% ../nbs/08_evaluation.ipynb #2add6d5c
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
 import math
+import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -26,10 +28,10 @@ from .concepts import ConceptBank, default_provenance
 
 # %% auto #0
 __all__ = ['SMOLLM2_DEFAULTS', 'KNOWN_DEFAULTS', 'SUBJECT_FRACTION', 'OBJECT_FRACTION', 'METHODS', 'RESULT_KEYS', 'SUMMARY_KEYS',
-           'METHOD_LABELS', 'LRC_READOUT', 'SWEEPABLE', 'ModelDefaults', 'defaults_for', 'model_defaults', 'summarize',
-           'EvalResult', 'check_results_schema', 'format_summary', 'format_per_relation', 'plot_relations',
-           'plot_summary', 'plot_sweep', 'save_figure', 'RelationData', 'prepare_relation', 'method_concepts',
-           'accuracy_from_states', 'evaluate', 'train_concepts', 'sweep', 'best_value']
+           'METHOD_LABELS', 'LRC_READOUT', 'CHECKPOINT_FORMAT', 'SWEEPABLE', 'ModelDefaults', 'defaults_for',
+           'model_defaults', 'summarize', 'EvalResult', 'check_results_schema', 'format_summary', 'format_per_relation',
+           'plot_relations', 'plot_summary', 'plot_sweep', 'save_figure', 'RelationData', 'prepare_relation',
+           'method_concepts', 'accuracy_from_states', 'evaluate', 'train_concepts', 'sweep', 'best_value']
 
 # %% ../nbs/08_evaluation.ipynb #375a58fc
 class ModelDefaults(NamedTuple):
@@ -493,6 +495,7 @@ def evaluate(model="smollm2",  # a model, or a name / path for `load_model`
              progress: bool = True,
              keep_banks: bool = True,  # keep each method's concepts of the first seed in `EvalResult.banks`
              model_name: Optional[str] = None,
+             checkpoint: Optional[Union[str, Path]] = None,  # folder recording each finished relation × seed; a rerun resumes there
              **lre_kw) -> EvalResult:  # LRE options for `train_relation_concepts`: lre_method='fast', power_iters, ...
     "The paper's protocol: per relation × method × seed, classification accuracy and causality (see above)."
     # the arguments first, before a model is loaded or a prompt is run
@@ -522,36 +525,144 @@ def evaluate(model="smollm2",  # a model, or a name / path for `load_model`
                     require_valid=require_valid, n_shots=n_shots, max_samples=max_samples, max_edits_per_source=max_edits_per_source, mode=mode,
                     relations=[r.name for r in rels], defaults_source=dflt.source,
                     model_fingerprint=model_fingerprint(model), num_blocks=num_blocks(model), **lre_kw)
+    def bank(m, cs):
+        return ConceptBank(cs, default_provenance(model, method=m, seed=seeds[0], subject_layer=ls,
+                                                  object_layer=_lrc_object(model, m, lo)[0], rank=rank,
+                                                  n_lre_prompts=n_lre_prompts))
+    ck = None if checkpoint is None else _Checkpoint(checkpoint, _checkpoint_header(settings, rels, batch_size, keep_banks))
+    done = {} if ck is None else dict(ck.done)  # (seed, relation index) -> the unit's rows, read back from the checkpoint
+    kept = {m: {} for m in methods}  # method -> relation index -> concepts of the first seed
+    if ck is not None and keep_banks: ck.read_banks(kept, seeds[0], model)
     editor = causal.CausalEditor(model, tok)
     validity = data.ValidityFilter(model, tok, batch_size=max(batch_size, 32), progress=progress) if require_valid else None
-    rows, kept = [], {m: [] for m in methods}
-    bar = tqdm(total=len(seeds) * len(rels), desc="evaluate", disable=not progress)
+    units, rows = [(seed, i, rel) for seed in seeds for i, rel in enumerate(rels)], []
+    if done and progress: tqdm.write(f"evaluate: resuming from {ck.path}: {len(done)} of {len(units)} relation × seed units done")
+    bar = tqdm(total=len(units), initial=len(done), desc="evaluate", disable=not progress)
     t_start = time.time()
-    for seed in seeds:
-        for rel in rels:
+    try:
+        for seed, i, rel in units:
+            if (seed, i) in done:
+                rows += done[seed, i]["rows"]; continue
             bar.set_postfix_str(f"seed {seed} {rel.name}"[:60])
+            t_unit, unit = time.time(), []
             rd = prepare_relation(model, tok, rel, seed, ls, test_prompts, holdout, validity, n_shots, batch_size)
             for method in methods:
                 if not rd.usable:
-                    rows.append(_row(rd, method)); continue
+                    unit.append(_row(rd, method)); continue
                 t0 = time.time()
                 cs = method_concepts(method, model, tok, rd, lo, rank, n_lre_prompts, **lre_kw)
                 acc, n_ok, n = accuracy_from_states(cs, rd.test_states, [_obj(p) for p in rd.test_prompts])
                 cr = causal.causality(editor, cs, rd.test_prompts, beta=beta, mode=mode,
                                       max_edits_per_source=max_edits_per_source, seed=seed,
                                       batch_size=batch_size, progress=False)
-                rows.append(_row(rd, method, accuracy=acc, causality=cr.rate, n_test=n, n_edits=cr.n_edits,
+                unit.append(_row(rd, method, accuracy=acc, causality=cr.rate, n_test=n, n_edits=cr.n_edits,
                                  seconds=time.time() - t0, n_concepts=len(cs), n_correct=n_ok, n_success=cr.n_success))
-                if keep_banks and seed == seeds[0]: kept[method] += cs
+                if keep_banks and seed == seeds[0]: kept[method][i] = cs
+            rows += unit
+            if ck is not None:  # the unit's banks first, then its line: a unit with a line is complete
+                ck.commit(seed, i, rel.name, unit, time.time() - t_unit,
+                          {m: bank(m, kept[m][i]) for m in methods if i in kept[m] and seed == seeds[0]})
             bar.update(1)
-    bar.close()
-    settings["wall_seconds"] = time.time() - t_start
+    except BaseException as e:
+        if ck is not None:
+            msg = (f"lrc_nb.evaluate: {len(ck.done)} of {len(units)} relation × seed units are saved in the checkpoint "
+                   f"{ck.path}; the same call resumes from there")
+            if hasattr(e, "add_note"): e.add_note(msg)  # Python 3.11+
+            else: warnings.warn(msg)
+        raise
+    finally:
+        bar.close()
+    settings["wall_seconds"] = time.time() - t_start + sum(u.get("seconds", 0.0) for u in done.values())
+    if ck is not None: settings.update(checkpoint=str(ck.path), resumed_units=len(done))
     name = model_name or getattr(getattr(model, "config", None), "_name_or_path", "") or type(model).__name__
-    banks = {m: ConceptBank(cs, default_provenance(model, method=m, seed=seeds[0], subject_layer=ls,
-                                                   object_layer=_lrc_object(model, m, lo)[0],
-                                                   rank=rank, n_lre_prompts=n_lre_prompts))
-             for m, cs in kept.items() if cs}
+    banks = {m: bank(m, [c for i in sorted(by_rel) for c in by_rel[i]]) for m, by_rel in kept.items() if by_rel}
     return EvalResult(pd.DataFrame(rows), str(name), settings, banks)
+
+# %% ../nbs/08_evaluation.ipynb #86ace1bc
+CHECKPOINT_FORMAT = 1
+
+def _relations_digest(rels) -> str:
+    "SHA-256 of the relations' names, templates, properties and samples: what a resumed run must share."
+    doc = [[r.name, list(r.prompt_templates), list(r.prompt_templates_zs), r.properties,
+            [[s.subject, s.object] for s in r.samples]] for r in rels]
+    return hashlib.sha256(json.dumps(doc, ensure_ascii=False, default=str).encode("utf-8")).hexdigest()
+
+def _checkpoint_header(settings: dict, rels, batch_size: int, keep_banks: bool) -> dict:
+    from lrc_nb import __version__
+    return _json_value(dict(settings, format=CHECKPOINT_FORMAT, lrc_nb_version=__version__, batch_size=batch_size,
+                            keep_banks=keep_banks, relations_sha256=_relations_digest(rels)))
+
+def _short(v, n: int = 60) -> str:
+    s = json.dumps(v, ensure_ascii=False, default=str)
+    return s if len(s) <= n else s[:n - 3] + "..."
+
+class _Checkpoint:
+    "The folder behind `evaluate(checkpoint=...)`: `run.json`, `units.jsonl` (a line per finished unit) and `banks/`."
+    def __init__(self, path, header: dict):
+        self.path = Path(path)
+        if self.path.exists() and not self.path.is_dir(): raise FileExistsError(f"checkpoint {self.path} exists and is not a folder")
+        self.run, self.units = self.path / "run.json", self.path / "units.jsonl"
+        if self.run.exists():
+            try: old = json.loads(self.run.read_text(encoding="utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as e: raise ValueError(f"checkpoint {self.run} is not JSON: {e}") from None
+            if not isinstance(old, dict): raise ValueError(f"checkpoint {self.run}: expected a JSON object")
+            diff = [k for k in dict.fromkeys([*old, *header]) if old.get(k) != header.get(k)]
+            if diff:
+                what = "; ".join(f"{k}: {_short(old.get(k))} there, {_short(header.get(k))} now" for k in diff[:5])
+                raise ValueError(f"checkpoint {self.path} belongs to another run ({what}{'; ...' if len(diff) > 5 else ''}): "
+                                 "resume with the same settings, or use another folder (or delete this one to start over)")
+        else:
+            if self.path.exists() and any(self.path.iterdir()):
+                raise FileExistsError(f"checkpoint {self.path} is a folder with files but no run.json: not an evaluate checkpoint")
+            self.path.mkdir(parents=True, exist_ok=True)
+            tmp = self.path / f".run.json.{os.getpid()}.tmp"
+            tmp.write_text(json.dumps(header, indent=1, ensure_ascii=False), encoding="utf-8")
+            os.replace(tmp, self.run)
+        self.done = self._read()
+
+    def _read(self) -> dict:
+        "The finished units, `(seed, relation index) -> {'rows', 'seconds', ...}`; a torn last line is cut off."
+        if not self.units.exists(): return {}
+        raw = self.units.read_bytes()
+        end = raw.rfind(b"\n") + 1
+        if end < len(raw):  # the process died while writing this line: drop it, its unit runs again
+            warnings.warn(f"checkpoint {self.units}: dropping an unfinished last line ({len(raw) - end} bytes); its unit runs again")
+            with open(self.units, "r+b") as f: f.truncate(end); f.flush(); os.fsync(f.fileno())
+        done = {}
+        for n, line in enumerate(raw[:end].decode("utf-8", errors="replace").splitlines(), 1):
+            try:
+                u = json.loads(line)
+                key, rows = (int(u["seed"]), int(u["index"])), list(u["rows"])
+                for r in rows:
+                    for k in ("accuracy", "causality"):
+                        if r[k] is None: r[k] = float("nan")  # JSON null <- NaN
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+                raise ValueError(f"checkpoint {self.units}, line {n}, is damaged ({type(e).__name__}: {e}); "
+                                 "delete the checkpoint to start over") from None
+            done[key] = dict(u, rows=rows)
+        return done
+
+    def bank_path(self, method: str, index: int) -> Path: return self.path / "banks" / method / f"{index:04d}"
+
+    def read_banks(self, kept: dict, first_seed: int, model) -> None:
+        "Fill `kept[method][index]` with the first seed's saved concepts of every finished unit."
+        for (seed, i), u in self.done.items():
+            if seed != first_seed: continue
+            for r in u["rows"]:
+                if r["method"] in kept and r.get("n_concepts"):
+                    try: kept[r["method"]][i] = list(ConceptBank.load(self.bank_path(r["method"], i), model=model))
+                    except FileNotFoundError as e:
+                        raise ValueError(f"checkpoint {self.path}: unit (seed {seed}, {u.get('relation')!r}) has no saved "
+                                         f"{r['method']} concepts ({e}); delete the checkpoint to start over") from None
+
+    def commit(self, seed: int, index: int, relation: str, rows: list, seconds: float, banks: dict) -> None:
+        "Record a finished unit: its banks, then its line (appended and synced)."
+        for m, b in banks.items(): b.save(self.bank_path(m, index))
+        line = json.dumps(_json_value(dict(seed=seed, index=index, relation=relation, seconds=seconds, rows=rows)),
+                          allow_nan=False, ensure_ascii=False)
+        with open(self.units, "a", encoding="utf-8") as f:
+            f.write(line + "\n"); f.flush(); os.fsync(f.fileno())
+        self.done[seed, index] = dict(seed=seed, index=index, relation=relation, seconds=seconds, rows=rows)
 
 # %% ../nbs/08_evaluation.ipynb #c3e01f2a
 def train_concepts(model, tok, relations=None, method: str = "lrc", subject_layer: Optional[int] = None,
@@ -585,7 +696,9 @@ def train_concepts(model, tok, relations=None, method: str = "lrc", subject_laye
 SWEEPABLE = ("subject_layer", "object_layer", "rank", "beta", "n_lre_prompts")
 
 def sweep(model, tok, relations, param: str, values: Sequence, methods: Sequence[str] = ("lrc",),
-          seeds=1, holdout: str = "validation", progress: bool = True, **kw) -> pd.DataFrame:
+          seeds=1, holdout: str = "validation", progress: bool = True,
+          checkpoint: Optional[Union[str, Path]] = None,  # a folder; each value checkpoints `evaluate` in `<param>=<value>/`
+          **kw) -> pd.DataFrame:
     "`evaluate` on validation splits of the training subjects for each value of `param`; one tidy table with a `param` column."
     if param not in SWEEPABLE: raise ValueError(f"can sweep {SWEEPABLE}, not {param!r}")
     tables = []
@@ -594,8 +707,9 @@ def sweep(model, tok, relations, param: str, values: Sequence, methods: Sequence
         ls, lo, _, _ = _resolved(model, args.get("subject_layer"), args.get("object_layer"))
         if ls >= lo and "lrc" in methods:
             warnings.warn(f"sweep: skipping {param}={v} (subject layer {ls} not below object layer {lo})"); continue
+        ck = None if checkpoint is None else Path(checkpoint) / f"{param}={v}"
         res = evaluate(model, tok, relations, methods=methods, seeds=seeds, holdout=holdout, progress=False,
-                       keep_banks=False, **args)
+                       keep_banks=False, checkpoint=ck, **args)
         tables.append(res.table.assign(**{param: v}))
     if not tables: raise ValueError(f"no value of {param} could be evaluated")
     return pd.concat(tables, ignore_index=True)
