@@ -111,6 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--max-relations", type=_count, default=None)
     _add_lre(g)
     t.add_argument("--out", required=True, help="folder for the concept bank")
+    t.add_argument("--checkpoint", default=None, metavar="DIR",
+                   help="keep each relation's concepts in DIR as it is trained; the same command resumes there after an "
+                        "error or Ctrl-C (default: OUT.checkpoint, removed once the bank is saved)")
+    t.add_argument("--no-checkpoint", action="store_true", help="keep no checkpoint")
 
     i = sub.add_parser("info", help="model facts, defaults, relation data, and what the model answers for a dozen facts")
     _add_model(i); _add_relations(i)
@@ -156,10 +160,11 @@ def _methods(args) -> list:
     return [args.method] if hasattr(args, "method") else list(getattr(args, "methods", None) or METHODS)
 
 def _checkpoint(args) -> tuple:
-    "`(folder or None, is it the default)`: `--checkpoint`, else `OUT.checkpoint` for `--json OUT` (eval), `OUT/checkpoint` (demo)."
+    "`(folder or None, is it the default)`: `--checkpoint`, else `OUT.checkpoint` (eval `--json OUT`, train `--out OUT`), `OUT/checkpoint` (demo)."
     if getattr(args, "no_checkpoint", False): return None, False
     if getattr(args, "checkpoint", None): return Path(args.checkpoint), False
     if args.command == "demo": return Path(args.out) / "checkpoint", True
+    if args.command == "train": return Path(str(Path(args.out)) + ".checkpoint"), True
     if getattr(args, "json", None): return Path(str(args.json) + ".checkpoint"), True
     return None, False
 
@@ -310,8 +315,9 @@ def cmd_train(args) -> int:
     model, tok = _load(args)
     bank = train_concepts(model, tok, rels, method=args.method, subject_layer=args.subject_layer,
                           object_layer=args.object_layer, rank=args.rank, n_lre_prompts=args.n_lre_prompts,
-                          seed=args.seed, model_name=str(args.model), **_lre_kw(args))
+                          seed=args.seed, model_name=str(args.model), checkpoint=_checkpoint(args)[0], **_lre_kw(args))
     path = bank.save(args.out)
+    _drop_checkpoint(args)
     print(f"{len(bank)} concepts for {len(bank.relations)} relations -> {path}")
     return 0
 

@@ -564,11 +564,7 @@ def evaluate(model="smollm2",  # a model, or a name / path for `load_model`
                           {m: bank(m, kept[m][i]) for m in methods if i in kept[m] and seed == seeds[0]})
             bar.update(1)
     except BaseException as e:
-        if ck is not None:
-            msg = (f"lrc_nb.evaluate: {len(ck.done)} of {len(units)} relation × seed units are saved in the checkpoint "
-                   f"{ck.path}; the same call resumes from there")
-            if hasattr(e, "add_note"): e.add_note(msg)  # Python 3.11+
-            else: warnings.warn(msg)
+        if ck is not None: ck.note(e, f"lrc_nb.evaluate: {len(ck.done)} of {len(units)} relation × seed units")
         raise
     finally:
         bar.close()
@@ -635,12 +631,18 @@ class _Checkpoint:
                 key, rows = (int(u["seed"]), int(u["index"])), list(u["rows"])
                 for r in rows:
                     for k in ("accuracy", "causality"):
-                        if r[k] is None: r[k] = float("nan")  # JSON null <- NaN
+                        if k in r and r[k] is None: r[k] = float("nan")  # JSON null <- NaN
             except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
                 raise ValueError(f"checkpoint {self.units}, line {n}, is damaged ({type(e).__name__}: {e}); "
                                  "delete the checkpoint to start over") from None
             done[key] = dict(u, rows=rows)
         return done
+
+    def note(self, e: BaseException, what: str) -> None:
+        "Tell where the finished work of a stopped run is: a note on `e` (a warning before Python 3.11)."
+        msg = f"{what} are saved in the checkpoint {self.path}; the same call resumes from there"
+        if hasattr(e, "add_note"): e.add_note(msg)
+        else: warnings.warn(msg)
 
     def bank_path(self, method: str, index: int) -> Path: return self.path / "banks" / method / f"{index:04d}"
 
@@ -668,29 +670,54 @@ class _Checkpoint:
 def train_concepts(model, tok, relations=None, method: str = "lrc", subject_layer: Optional[int] = None,
                    object_layer: Optional[int] = None, rank: Optional[int] = None, n_lre_prompts: int = 20,
                    seed: int = 0, require_valid: bool = True, n_shots: int = 4, batch_size: int = 16, progress: bool = True,
-                   model_name: Optional[str] = None, **lre_kw) -> ConceptBank:
+                   model_name: Optional[str] = None,
+                   checkpoint: Optional[Union[str, Path]] = None,  # folder keeping each relation's concepts; a rerun resumes there
+                   **lre_kw) -> ConceptBank:
     "One method's concepts for every relation, trained on all of its valid prompts, as a `ConceptBank`."
     _check_lre_kw(lre_kw, train_concepts)
     if method not in METHODS: raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
     rels = _as_relations(relations)
     ls, lo, rank, _ = _resolved(model, subject_layer, object_layer, rank)
     _check_layer_order(model, method, ls, lo)
-    out, skipped = [], []
+    prov = default_provenance(model, model_name=model_name or getattr(model.config, "_name_or_path", ""),
+                              method=method, seed=seed, subject_layer=ls, rank=rank,
+                              object_layer=_lrc_object(model, method, lo)[0],
+                              n_lre_prompts=n_lre_prompts, require_valid=require_valid)
+    ck, kept = None, {method: {}}  # relation index -> its concepts
+    if checkpoint is not None:  # the same folder format as `evaluate`'s: one unit per relation (seed fixed)
+        run = dict(task="train_concepts", method=method, subject_layer=ls, object_layer=lo, rank=rank,
+                   n_lre_prompts=n_lre_prompts, seed=seed, require_valid=require_valid, n_shots=n_shots,
+                   relations=[r.name for r in rels], model_fingerprint=model_fingerprint(model), **lre_kw)
+        ck = _Checkpoint(checkpoint, _checkpoint_header(run, rels, batch_size, True))
+        ck.read_banks(kept, seed, model)
+    done = {} if ck is None else dict(ck.done)
     validity = data.ValidityFilter(model, tok, batch_size=max(batch_size, 32), progress=progress) if require_valid else None
-    for rel in tqdm(rels, desc=f"train {method}", disable=not progress):
-        prompts = data.make_train_prompts(rel, n_shots=n_shots, seed=seed)
-        if validity is not None and prompts: prompts = validity(prompts)
-        if len(set(_obj(p) for p in prompts)) < 2: skipped.append(rel.name); continue
-        states = extract_subject_states(model, tok, [p.text for p in prompts], [p.subject for p in prompts], [ls],
-                                        batch_size=batch_size)[ls]
-        rd = RelationData(rel, seed, ls, prompts, [], states, None, {})
-        out += method_concepts(method, model, tok, rd, lo, rank, n_lre_prompts, **lre_kw)
+    bar = tqdm(total=len(rels), initial=len(done), desc=f"train {method}", disable=not progress)
+    try:
+        for i, rel in enumerate(rels):
+            if (seed, i) in done: continue
+            t0, cs = time.time(), []
+            prompts = data.make_train_prompts(rel, n_shots=n_shots, seed=seed)
+            if validity is not None and prompts: prompts = validity(prompts)
+            if len(set(_obj(p) for p in prompts)) >= 2:
+                states = extract_subject_states(model, tok, [p.text for p in prompts], [p.subject for p in prompts], [ls],
+                                                batch_size=batch_size)[ls]
+                rd = RelationData(rel, seed, ls, prompts, [], states, None, {})
+                cs = kept[method][i] = method_concepts(method, model, tok, rd, lo, rank, n_lre_prompts, **lre_kw)
+            if ck is not None:
+                ck.commit(seed, i, rel.name, [dict(method=method, n_concepts=len(cs))], time.time() - t0,
+                          {method: ConceptBank(cs, prov)} if cs else {})
+            bar.update(1)
+    except BaseException as e:
+        if ck is not None: ck.note(e, f"lrc_nb.train_concepts: {len(ck.done)} of {len(rels)} relations")
+        raise
+    finally:
+        bar.close()
+    skipped = [r.name for i, r in enumerate(rels) if i not in kept[method]]
     if skipped: warnings.warn(f"no concepts for {len(skipped)} relation(s) with fewer than two objects among the valid prompts: {skipped}")
+    out = [c for i in sorted(kept[method]) for c in kept[method][i]]
     if not out: raise ValueError("no relation had valid prompts for at least two objects; nothing to train")
-    return ConceptBank(out, default_provenance(model, model_name=model_name or getattr(model.config, "_name_or_path", ""),
-                                               method=method, seed=seed, subject_layer=ls, rank=rank,
-                                               object_layer=_lrc_object(model, method, lo)[0],
-                                               n_lre_prompts=n_lre_prompts, require_valid=require_valid))
+    return ConceptBank(out, prov)
 
 # %% ../nbs/08_evaluation.ipynb #1c031295
 SWEEPABLE = ("subject_layer", "object_layer", "rank", "beta", "n_lre_prompts")
