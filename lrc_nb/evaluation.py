@@ -529,17 +529,17 @@ def evaluate(model="smollm2",  # a model, or a name / path for `load_model`
         return ConceptBank(cs, default_provenance(model, method=m, seed=seeds[0], subject_layer=ls,
                                                   object_layer=_lrc_object(model, m, lo)[0], rank=rank,
                                                   n_lre_prompts=n_lre_prompts))
-    ck = None if checkpoint is None else _Checkpoint(checkpoint, _checkpoint_header(settings, rels, batch_size, keep_banks))
-    done = {} if ck is None else dict(ck.done)  # (seed, relation index) -> the unit's rows, read back from the checkpoint
-    kept = {m: {} for m in methods}  # method -> relation index -> concepts of the first seed
-    if ck is not None and keep_banks: ck.read_banks(kept, seeds[0], model)
     editor = causal.CausalEditor(model, tok)
     validity = data.ValidityFilter(model, tok, batch_size=max(batch_size, 32), progress=progress) if require_valid else None
     units, rows = [(seed, i, rel) for seed in seeds for i, rel in enumerate(rels)], []
-    if done and progress: tqdm.write(f"evaluate: resuming from {ck.path}: {len(done)} of {len(units)} relation × seed units done")
+    kept = {m: {} for m in methods}  # method -> relation index -> concepts of the first seed
+    ck = None if checkpoint is None else _Checkpoint(checkpoint, _checkpoint_header(settings, rels, batch_size, keep_banks))
+    done = {} if ck is None else dict(ck.done)  # (seed, relation index) -> the unit's rows, read back from the checkpoint
     bar = tqdm(total=len(units), initial=len(done), desc="evaluate", disable=not progress)
     t_start = time.time()
-    try:
+    try:  # from here on the checkpoint's lock is released however the run ends
+        if ck is not None and keep_banks: ck.read_banks(kept, seeds[0], model)
+        if done and progress: tqdm.write(f"evaluate: resuming from {ck.path}: {len(done)} of {len(units)} relation × seed units done")
         for seed, i, rel in units:
             if (seed, i) in done:
                 rows += done[seed, i]["rows"]; continue
@@ -568,6 +568,7 @@ def evaluate(model="smollm2",  # a model, or a name / path for `load_model`
         raise
     finally:
         bar.close()
+        if ck is not None: ck.close()
     settings["wall_seconds"] = time.time() - t_start + sum(u.get("seconds", 0.0) for u in done.values())
     if ck is not None: settings.update(checkpoint=str(ck.path), resumed_units=len(done))
     name = model_name or getattr(getattr(model, "config", None), "_name_or_path", "") or type(model).__name__
@@ -597,24 +598,45 @@ class _Checkpoint:
     def __init__(self, path, header: dict):
         self.path = Path(path)
         if self.path.exists() and not self.path.is_dir(): raise FileExistsError(f"checkpoint {self.path} exists and is not a folder")
-        self.run, self.units = self.path / "run.json", self.path / "units.jsonl"
-        if self.run.exists():
-            try: old = json.loads(self.run.read_text(encoding="utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as e: raise ValueError(f"checkpoint {self.run} is not JSON: {e}") from None
-            if not isinstance(old, dict): raise ValueError(f"checkpoint {self.run}: expected a JSON object")
-            diff = [k for k in dict.fromkeys([*old, *header]) if old.get(k) != header.get(k)]
-            if diff:
-                what = "; ".join(f"{k}: {_short(old.get(k))} there, {_short(header.get(k))} now" for k in diff[:5])
-                raise ValueError(f"checkpoint {self.path} belongs to another run ({what}{'; ...' if len(diff) > 5 else ''}): "
-                                 "resume with the same settings, or use another folder (or delete this one to start over)")
-        else:
-            if self.path.exists() and any(self.path.iterdir()):
-                raise FileExistsError(f"checkpoint {self.path} is a folder with files but no run.json: not an evaluate checkpoint")
-            self.path.mkdir(parents=True, exist_ok=True)
-            tmp = self.path / f".run.json.{os.getpid()}.tmp"
-            tmp.write_text(json.dumps(header, indent=1, ensure_ascii=False), encoding="utf-8")
-            os.replace(tmp, self.run)
-        self.done = self._read()
+        self.run, self.units, self._lock = self.path / "run.json", self.path / "units.jsonl", None
+        if not self.run.exists() and self.path.exists() and any(not p.name.startswith(".") for p in self.path.iterdir()):  # .lock, .run.json.*.tmp: a run starting
+            raise FileExistsError(f"checkpoint {self.path} is a folder with files but no run.json: not an evaluate checkpoint")
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._take_lock()
+        try:
+            if self.run.exists():
+                try: old = json.loads(self.run.read_text(encoding="utf-8"))
+                except (UnicodeDecodeError, json.JSONDecodeError) as e: raise ValueError(f"checkpoint {self.run} is not JSON: {e}") from None
+                if not isinstance(old, dict): raise ValueError(f"checkpoint {self.run}: expected a JSON object")
+                diff = [k for k in dict.fromkeys([*old, *header]) if old.get(k) != header.get(k)]
+                if diff:
+                    what = "; ".join(f"{k}: {_short(old.get(k))} there, {_short(header.get(k))} now" for k in diff[:5])
+                    raise ValueError(f"checkpoint {self.path} belongs to another run ({what}{'; ...' if len(diff) > 5 else ''}): "
+                                     "resume with the same settings, or use another folder (or delete this one to start over)")
+            else:
+                tmp = self.path / f".run.json.{os.getpid()}.tmp"
+                tmp.write_text(json.dumps(header, indent=1, ensure_ascii=False), encoding="utf-8")
+                os.replace(tmp, self.run)
+            self.done = self._read()
+        except BaseException:
+            self.close(); raise
+
+    def _take_lock(self) -> None:
+        "Hold an exclusive `flock` on `.lock` while this run uses the folder: a second run into it is refused, not interleaved."
+        try: import fcntl
+        except ImportError: return  # no flock (Windows): unguarded
+        f = open(self.path / ".lock", "a+b")
+        try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # an OSError: the CLI reports it in one line
+            f.close()
+            raise BlockingIOError(f"checkpoint {self.path} is in use by another running evaluate/train_concepts; "
+                                  "wait for it, or use another folder") from None
+        except OSError: f.close(); return  # a file system without flock: unguarded
+        self._lock = f
+
+    def close(self) -> None:
+        "Release the folder (its lock)."
+        if self._lock is not None: self._lock.close(); self._lock = None
 
     def _read(self) -> dict:
         "The finished units, `(seed, relation index) -> {'rows', 'seconds', ...}`; a torn last line is cut off."
@@ -683,17 +705,17 @@ def train_concepts(model, tok, relations=None, method: str = "lrc", subject_laye
                               method=method, seed=seed, subject_layer=ls, rank=rank,
                               object_layer=_lrc_object(model, method, lo)[0],
                               n_lre_prompts=n_lre_prompts, require_valid=require_valid)
+    validity = data.ValidityFilter(model, tok, batch_size=max(batch_size, 32), progress=progress) if require_valid else None
     ck, kept = None, {method: {}}  # relation index -> its concepts
     if checkpoint is not None:  # the same folder format as `evaluate`'s: one unit per relation (seed fixed)
         run = dict(task="train_concepts", method=method, subject_layer=ls, object_layer=lo, rank=rank,
                    n_lre_prompts=n_lre_prompts, seed=seed, require_valid=require_valid, n_shots=n_shots,
                    relations=[r.name for r in rels], model_fingerprint=model_fingerprint(model), **lre_kw)
         ck = _Checkpoint(checkpoint, _checkpoint_header(run, rels, batch_size, True))
-        ck.read_banks(kept, seed, model)
     done = {} if ck is None else dict(ck.done)
-    validity = data.ValidityFilter(model, tok, batch_size=max(batch_size, 32), progress=progress) if require_valid else None
     bar = tqdm(total=len(rels), initial=len(done), desc=f"train {method}", disable=not progress)
-    try:
+    try:  # from here on the checkpoint's lock is released however the run ends
+        if ck is not None: ck.read_banks(kept, seed, model)
         for i, rel in enumerate(rels):
             if (seed, i) in done: continue
             t0, cs = time.time(), []
@@ -713,6 +735,7 @@ def train_concepts(model, tok, relations=None, method: str = "lrc", subject_laye
         raise
     finally:
         bar.close()
+        if ck is not None: ck.close()
     skipped = [r.name for i, r in enumerate(rels) if i not in kept[method]]
     if skipped: warnings.warn(f"no concepts for {len(skipped)} relation(s) with fewer than two objects among the valid prompts: {skipped}")
     out = [c for i in sorted(kept[method]) for c in kept[method][i]]
