@@ -31,7 +31,8 @@ __all__ = ['SMOLLM2_DEFAULTS', 'KNOWN_DEFAULTS', 'SUBJECT_FRACTION', 'OBJECT_FRA
            'METHOD_LABELS', 'LRC_READOUT', 'CHECKPOINT_FORMAT', 'SWEEPABLE', 'ModelDefaults', 'defaults_for',
            'model_defaults', 'summarize', 'EvalResult', 'check_results_schema', 'format_summary', 'format_per_relation',
            'plot_relations', 'plot_summary', 'plot_sweep', 'save_figure', 'RelationData', 'prepare_relation',
-           'method_concepts', 'accuracy_from_states', 'evaluate', 'train_concepts', 'sweep', 'best_value']
+           'method_concepts', 'accuracy_from_states', 'evaluate', 'load_checkpoint', 'train_concepts', 'sweep',
+           'best_value']
 
 # %% ../nbs/08_evaluation.ipynb #375a58fc
 class ModelDefaults(NamedTuple):
@@ -533,7 +534,8 @@ def evaluate(model="smollm2",  # a model, or a name / path for `load_model`
     validity = data.ValidityFilter(model, tok, batch_size=max(batch_size, 32), progress=progress) if require_valid else None
     units, rows = [(seed, i, rel) for seed in seeds for i, rel in enumerate(rels)], []
     kept = {m: {} for m in methods}  # method -> relation index -> concepts of the first seed
-    ck = None if checkpoint is None else _Checkpoint(checkpoint, _checkpoint_header(settings, rels, batch_size, keep_banks))
+    name = model_name or getattr(getattr(model, "config", None), "_name_or_path", "") or type(model).__name__
+    ck = None if checkpoint is None else _Checkpoint(checkpoint, _checkpoint_header(settings, rels, batch_size, keep_banks, str(name)))
     done = {} if ck is None else dict(ck.done)  # (seed, relation index) -> the unit's rows, read back from the checkpoint
     bar = tqdm(total=len(units), initial=len(done), desc="evaluate", disable=not progress)
     t_start = time.time()
@@ -571,7 +573,6 @@ def evaluate(model="smollm2",  # a model, or a name / path for `load_model`
         if ck is not None: ck.close()
     settings["wall_seconds"] = time.time() - t_start + sum(u.get("seconds", 0.0) for u in done.values())
     if ck is not None: settings.update(checkpoint=str(ck.path), resumed_units=len(done))
-    name = model_name or getattr(getattr(model, "config", None), "_name_or_path", "") or type(model).__name__
     banks = {m: bank(m, [c for i in sorted(by_rel) for c in by_rel[i]]) for m, by_rel in kept.items() if by_rel}
     return EvalResult(pd.DataFrame(rows), str(name), settings, banks)
 
@@ -584,14 +585,39 @@ def _relations_digest(rels) -> str:
             [[s.subject, s.object] for s in r.samples]] for r in rels]
     return hashlib.sha256(json.dumps(doc, ensure_ascii=False, default=str).encode("utf-8")).hexdigest()
 
-def _checkpoint_header(settings: dict, rels, batch_size: int, keep_banks: bool) -> dict:
+_NOT_COMPARED = ("model_name",)  # recorded in run.json for `load_checkpoint`, free to differ on resuming
+
+def _checkpoint_header(settings: dict, rels, batch_size: int, keep_banks: bool, model_name: str = "") -> dict:
     from lrc_nb import __version__
     return _json_value(dict(settings, format=CHECKPOINT_FORMAT, lrc_nb_version=__version__, batch_size=batch_size,
-                            keep_banks=keep_banks, relations_sha256=_relations_digest(rels)))
+                            keep_banks=keep_banks, relations_sha256=_relations_digest(rels), model_name=model_name))
 
 def _short(v, n: int = 60) -> str:
     s = json.dumps(v, ensure_ascii=False, default=str)
     return s if len(s) <= n else s[:n - 3] + "..."
+
+def _read_units(path: Path, repair: bool) -> dict:
+    """The finished units of `units.jsonl`, `(seed, relation index) -> {'rows', 'seconds', ...}`. A last line without
+    its newline is unfinished: `repair` (the run that owns the folder) cuts it off, else (a reader) it is skipped."""
+    if not path.exists(): return {}
+    raw = path.read_bytes()
+    end = raw.rfind(b"\n") + 1
+    if end < len(raw) and repair:  # the process died while writing this line: drop it, its unit runs again
+        warnings.warn(f"checkpoint {path}: dropping an unfinished last line ({len(raw) - end} bytes); its unit runs again")
+        with open(path, "r+b") as f: f.truncate(end); f.flush(); os.fsync(f.fileno())
+    done = {}
+    for n, line in enumerate(raw[:end].decode("utf-8", errors="replace").splitlines(), 1):
+        try:
+            u = json.loads(line)
+            key, rows = (int(u["seed"]), int(u["index"])), list(u["rows"])
+            for r in rows:
+                for k in ("accuracy", "causality"):
+                    if k in r and r[k] is None: r[k] = float("nan")  # JSON null <- NaN
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"checkpoint {path}, line {n}, is damaged ({type(e).__name__}: {e}); "
+                             "delete the checkpoint to start over") from None
+        done[key] = dict(u, rows=rows)
+    return done
 
 class _Checkpoint:
     "The folder behind `evaluate(checkpoint=...)`: `run.json`, `units.jsonl` (a line per finished unit) and `banks/`."
@@ -608,7 +634,7 @@ class _Checkpoint:
                 try: old = json.loads(self.run.read_text(encoding="utf-8"))
                 except (UnicodeDecodeError, json.JSONDecodeError) as e: raise ValueError(f"checkpoint {self.run} is not JSON: {e}") from None
                 if not isinstance(old, dict): raise ValueError(f"checkpoint {self.run}: expected a JSON object")
-                diff = [k for k in dict.fromkeys([*old, *header]) if old.get(k) != header.get(k)]
+                diff = [k for k in dict.fromkeys([*old, *header]) if k not in _NOT_COMPARED and old.get(k) != header.get(k)]
                 if diff:
                     what = "; ".join(f"{k}: {_short(old.get(k))} there, {_short(header.get(k))} now" for k in diff[:5])
                     raise ValueError(f"checkpoint {self.path} belongs to another run ({what}{'; ...' if len(diff) > 5 else ''}): "
@@ -638,27 +664,7 @@ class _Checkpoint:
         "Release the folder (its lock)."
         if self._lock is not None: self._lock.close(); self._lock = None
 
-    def _read(self) -> dict:
-        "The finished units, `(seed, relation index) -> {'rows', 'seconds', ...}`; a torn last line is cut off."
-        if not self.units.exists(): return {}
-        raw = self.units.read_bytes()
-        end = raw.rfind(b"\n") + 1
-        if end < len(raw):  # the process died while writing this line: drop it, its unit runs again
-            warnings.warn(f"checkpoint {self.units}: dropping an unfinished last line ({len(raw) - end} bytes); its unit runs again")
-            with open(self.units, "r+b") as f: f.truncate(end); f.flush(); os.fsync(f.fileno())
-        done = {}
-        for n, line in enumerate(raw[:end].decode("utf-8", errors="replace").splitlines(), 1):
-            try:
-                u = json.loads(line)
-                key, rows = (int(u["seed"]), int(u["index"])), list(u["rows"])
-                for r in rows:
-                    for k in ("accuracy", "causality"):
-                        if k in r and r[k] is None: r[k] = float("nan")  # JSON null <- NaN
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-                raise ValueError(f"checkpoint {self.units}, line {n}, is damaged ({type(e).__name__}: {e}); "
-                                 "delete the checkpoint to start over") from None
-            done[key] = dict(u, rows=rows)
-        return done
+    def _read(self) -> dict: return _read_units(self.units, repair=True)
 
     def note(self, e: BaseException, what: str) -> None:
         "Tell where the finished work of a stopped run is: a note on `e` (a warning before Python 3.11)."
@@ -687,6 +693,33 @@ class _Checkpoint:
         with open(self.units, "a", encoding="utf-8") as f:
             f.write(line + "\n"); f.flush(); os.fsync(f.fileno())
         self.done[seed, index] = dict(seed=seed, index=index, relation=relation, seconds=seconds, rows=rows)
+
+# %% ../nbs/08_evaluation.ipynb #ddd62a5f
+_HEADER_ONLY = ("format", "lrc_nb_version", "batch_size", "keep_banks", "relations_sha256", "model_name")
+
+def load_checkpoint(path: Union[str, Path]) -> EvalResult:
+    "The relation × seed units an `evaluate` checkpoint holds so far, as an `EvalResult`; read only (a run may be writing it)."
+    path = Path(path)
+    try: header = json.loads((path / "run.json").read_text(encoding="utf-8"))
+    except FileNotFoundError: raise FileNotFoundError(f"{path} is not an evaluate checkpoint (no run.json)") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as e: raise ValueError(f"checkpoint {path / 'run.json'} is not JSON: {e}") from None
+    if header.get("task") == "train_concepts":
+        raise ValueError(f"{path} is a train_concepts checkpoint: rerun train_concepts with it to get the bank")
+    done = _read_units(path / "units.jsonl", repair=False)
+    rows = [r for key in sorted(done) for r in done[key]["rows"]]
+    if not rows: raise ValueError(f"checkpoint {path} holds no finished unit yet")
+    seeds, methods = header["seeds"], header["methods"]
+    settings = {k: v for k, v in header.items() if k not in _HEADER_ONLY}
+    settings.update(checkpoint=str(path), units_done=len(done), units_total=len(seeds) * len(header["relations"]),
+                    wall_seconds=sum(u.get("seconds", 0.0) for u in done.values()))
+    ck = object.__new__(_Checkpoint); ck.path, ck.done = path, done  # its bank reader, without the folder's lock
+    kept = {m: {} for m in methods}
+    if header.get("keep_banks"): ck.read_banks(kept, seeds[0], None)
+    banks = {}
+    for m, by_rel in kept.items():
+        cs = [c for i in sorted(by_rel) for c in by_rel[i]]
+        if cs: banks[m] = ConceptBank(cs, ConceptBank.load(ck.bank_path(m, min(by_rel))).provenance)
+    return EvalResult(pd.DataFrame(rows), header.get("model_name", ""), settings, banks)
 
 # %% ../nbs/08_evaluation.ipynb #c3e01f2a
 def train_concepts(model, tok, relations=None, method: str = "lrc", subject_layer: Optional[int] = None,
