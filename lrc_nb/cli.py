@@ -376,6 +376,16 @@ def cmd_show(args) -> int:
 
 COMMANDS = {"demo": cmd_demo, "eval": cmd_eval, "train": cmd_train, "info": cmd_info, "show": cmd_show}
 
+class _Terminated(KeyboardInterrupt):
+    "SIGTERM, raised in the main thread so that the run stops the way Ctrl-C stops it."
+
+def _on_sigterm(signum, frame): raise _Terminated()
+
+def _in_main_thread() -> bool:
+    "Signal handlers can be set only from the main thread."
+    import threading
+    return threading.current_thread() is threading.main_thread()
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     "Entry point of the `lrc_nb` console script; returns the exit status."
     parser = build_parser()
@@ -383,13 +393,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    import signal
+    # SIGTERM (a job scheduler's time limit, `kill`) stops the run like Ctrl-C: cleanup runs and the checkpoint's note is
+    # printed, instead of Python's silent default exit; a handler someone else installed stays
+    own_term = signal.getsignal(signal.SIGTERM) == signal.SIG_DFL and _in_main_thread()
+    if own_term: signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return COMMANDS[args.command](args)
-    except KeyboardInterrupt as e:  # Ctrl-C: say so, and where the finished work is (evaluate's note)
-        print(f"lrc_nb {args.command}: interrupted", *getattr(e, "__notes__", []), sep="\n", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: say so, and where the finished work is (evaluate's note)
+        how = "terminated (SIGTERM)" if isinstance(e, _Terminated) else "interrupted"
+        print(f"lrc_nb {args.command}: {how}", *getattr(e, "__notes__", []), sep="\n", file=sys.stderr)
+        return 143 if isinstance(e, _Terminated) else 130
     except (ValueError, OSError, IndexError) as e:  # bad input: one clear line (LRC_NB_DEBUG=1 shows the traceback)
         import os
         if os.environ.get("LRC_NB_DEBUG"): raise
         print(f"lrc_nb {args.command}: error: {e}", *getattr(e, "__notes__", []), sep="\n", file=sys.stderr)
         return 1
+    finally:
+        if own_term: signal.signal(signal.SIGTERM, signal.SIG_DFL)

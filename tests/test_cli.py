@@ -76,7 +76,7 @@ def _run(args, cache, timeout=600):
 def test_help_lists_subcommands():
     r = subprocess.run([str(LRC_NB), "--help"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    for cmd in ("demo", "eval", "train", "info"):
+    for cmd in ("demo", "eval", "train", "info", "show"):
         assert cmd in r.stdout
     r = subprocess.run([str(LRC_NB), "eval", "--help"], capture_output=True, text=True, timeout=120)
     for opt in ("--model", "--relations", "--methods", "--seeds", "--json", "--subject-layer", "--object-layer",
@@ -158,3 +158,33 @@ def test_eval_bad_input(tmp_path):
     assert r.returncode != 0
     r = _run(["eval", "--methods", "pca"], tmp_path / "cache")
     assert r.returncode != 0 and "pca" in r.stderr
+
+
+def test_eval_sigterm_then_resume(tiny_setup, tmp_path):
+    """A real process stopped by SIGTERM (a scheduler's time limit) exits 143 and says where its finished units are;
+    the same command resumes from them and writes what a run that never stopped writes, then drops the checkpoint."""
+    import signal, time
+    out = tmp_path / "r.json"
+    args = ["eval", "--model", str(tiny_setup / "model"), "--relations", str(tiny_setup / "relations"),
+            "--methods", "svm", "average", "--seeds", "12", "--keep-invalid", "--subject-layer", "1"]
+    env = dict(os.environ, LRC_NB_CACHE=str(tmp_path / "cache"), PYTHONUNBUFFERED="1", HF_HUB_OFFLINE="1")
+    p = subprocess.Popen([str(LRC_NB), *args, "--json", str(out)], cwd=ROOT, env=env, text=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    units, t0 = out.parent / (out.name + ".checkpoint") / "units.jsonl", time.time()
+    while not (units.exists() and units.read_text().count("\n") >= 1):  # one relation x seed saved, 23 to go
+        assert p.poll() is None and time.time() - t0 < 300, p.communicate()
+        time.sleep(0.02)
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 143, err
+    assert "lrc_nb eval: terminated (SIGTERM)" in err and "of 24 relation × seed units are saved in the checkpoint" in err, err
+    assert not out.exists() and units.exists()
+    r = _run([*args, "--json", str(out)], tmp_path / "cache")
+    assert r.returncode == 0, r.stderr
+    assert not units.parent.exists()  # the default checkpoint is removed once the JSON is written
+    r = _run([*args, "--json", str(tmp_path / "plain.json"), "--no-checkpoint"], tmp_path / "cache")
+    assert r.returncode == 0, r.stderr
+    resumed, plain = (json.loads(f.read_text()) for f in (out, tmp_path / "plain.json"))
+    assert 1 <= resumed["settings"]["resumed_units"] < 24
+    strip = lambda d: [{k: v for k, v in row.items() if k not in ("seconds", "prep_seconds")} for row in d["results"]]
+    assert strip(resumed) == strip(plain) and len(plain["results"]) == 2 * 2 * 12
