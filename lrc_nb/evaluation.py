@@ -12,6 +12,7 @@ import math
 import os
 import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple, Optional, Sequence, Union
@@ -475,6 +476,18 @@ def _seeds(seeds) -> list:
     if not out: raise ValueError("no seeds given")
     return out
 
+@contextmanager
+def _guarded(ck, bar, what):
+    """Close the progress bar and release the checkpoint (`ck`, or None) however the block ends; an exception that stops
+    it gets a note saying what `what()` is saved and where."""
+    try: yield
+    except BaseException as e:
+        if ck is not None: ck.note(e, what())
+        raise
+    finally:
+        bar.close()
+        if ck is not None: ck.close()
+
 def evaluate(model="smollm2",  # a model, or a name / path for `load_model`
              tok=None,  # its tokenizer (loaded with the model when a name is given)
              relations=None,  # folder, list of Relations, or None: the package's own data
@@ -539,7 +552,7 @@ def evaluate(model="smollm2",  # a model, or a name / path for `load_model`
     done = {} if ck is None else dict(ck.done)  # (seed, relation index) -> the unit's rows, read back from the checkpoint
     bar = tqdm(total=len(units), initial=len(done), desc="evaluate", disable=not progress)
     t_start = time.time()
-    try:  # from here on the checkpoint's lock is released however the run ends
+    with _guarded(ck, bar, lambda: f"lrc_nb.evaluate: {len(ck.done)} of {len(units)} relation × seed units"):
         if ck is not None and keep_banks: ck.read_banks(kept, seeds[0], model)
         if done and progress: tqdm.write(f"evaluate: resuming from {ck.path}: {len(done)} of {len(units)} relation × seed units done")
         for seed, i, rel in units:
@@ -565,12 +578,6 @@ def evaluate(model="smollm2",  # a model, or a name / path for `load_model`
                 ck.commit(seed, i, rel.name, unit, time.time() - t_unit,
                           {m: bank(m, kept[m][i]) for m in methods if i in kept[m] and seed == seeds[0]})
             bar.update(1)
-    except BaseException as e:
-        if ck is not None: ck.note(e, f"lrc_nb.evaluate: {len(ck.done)} of {len(units)} relation × seed units")
-        raise
-    finally:
-        bar.close()
-        if ck is not None: ck.close()
     settings["wall_seconds"] = time.time() - t_start + sum(u.get("seconds", 0.0) for u in done.values())
     if ck is not None: settings.update(checkpoint=str(ck.path), resumed_units=len(done))
     banks = {m: bank(m, [c for i in sorted(by_rel) for c in by_rel[i]]) for m, by_rel in kept.items() if by_rel}
@@ -747,7 +754,7 @@ def train_concepts(model, tok, relations=None, method: str = "lrc", subject_laye
         ck = _Checkpoint(checkpoint, _checkpoint_header(run, rels, batch_size, True))
     done = {} if ck is None else dict(ck.done)
     bar = tqdm(total=len(rels), initial=len(done), desc=f"train {method}", disable=not progress)
-    try:  # from here on the checkpoint's lock is released however the run ends
+    with _guarded(ck, bar, lambda: f"lrc_nb.train_concepts: {len(ck.done)} of {len(rels)} relations"):
         if ck is not None: ck.read_banks(kept, seed, model)
         for i, rel in enumerate(rels):
             if (seed, i) in done: continue
@@ -763,12 +770,6 @@ def train_concepts(model, tok, relations=None, method: str = "lrc", subject_laye
                 ck.commit(seed, i, rel.name, [dict(method=method, n_concepts=len(cs))], time.time() - t0,
                           {method: ConceptBank(cs, prov)} if cs else {})
             bar.update(1)
-    except BaseException as e:
-        if ck is not None: ck.note(e, f"lrc_nb.train_concepts: {len(ck.done)} of {len(rels)} relations")
-        raise
-    finally:
-        bar.close()
-        if ck is not None: ck.close()
     skipped = [r.name for i, r in enumerate(rels) if i not in kept[method]]
     if skipped: warnings.warn(f"no concepts for {len(skipped)} relation(s) with fewer than two objects among the valid prompts: {skipped}")
     out = [c for i in sorted(kept[method]) for c in kept[method][i]]
