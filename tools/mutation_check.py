@@ -42,6 +42,11 @@ def mutate(repo: Path, m: dict):
     srcs = ["".join(c["source"]) for c in hits]
     if len(hits) != 1 or srcs[0].count(m["old"]) != 1 or not srcs[0].startswith("#| export"):
         raise ValueError(f"{m['id']}: the text must occur once, in one exported cell (found in {len(hits)} cells)")
+    at = srcs[0].index(m["old"])
+    # indented text must start a line: matched inside a deeper-indented line, a mutant that removes it leaves stray
+    # indentation, and the notebook then fails on an IndentationError, a kill for the wrong reason
+    if m["old"][:1] in " \t" and at > 0 and srcs[0][at - 1] != "\n":
+        raise ValueError(f"{m['id']}: the text starts with indentation but matches inside a line (re-indented code?)")
     hits[0]["source"] = srcs[0].replace(m["old"], m["new"]).splitlines(keepends=True)
     nbp.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
     py = repo / module_of(nbp)
