@@ -119,15 +119,15 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("info", help="model facts, defaults, relation data, and what the model answers for a dozen facts")
     _add_model(i); _add_relations(i)
     i.add_argument("--facts", type=_count, default=12, help="how many facts to show (default %(default)s)")
+    i.add_argument("--layers", type=int, nargs=2, default=None, metavar=("L1", "L2"),
+                   help="two layers whose hidden-state shapes to show (default: the model's subject and object layers)")
+
     s = sub.add_parser("show", help="print the results of an eval JSON, or what an eval checkpoint holds so far",
                        description="Print (and plot) an `lrc_nb eval --json` file, or the finished relation x seed units of "
                                    "an eval checkpoint folder; a run may still be writing it.")
     s.add_argument("path", help="a results JSON written by `lrc_nb eval --json`, or a checkpoint folder")
     s.add_argument("--per-relation", action="store_true", help="also print accuracy/causality per relation")
     s.add_argument("--plot", default=None, metavar="PNG", help="write the per-relation plot here")
-
-    i.add_argument("--layers", type=int, nargs=2, default=None, metavar=("L1", "L2"),
-                   help="two layers whose hidden-state shapes to show (default: the model's subject and object layers)")
     return p
 
 # %% ../nbs/10_cli.ipynb #5ce91f3c
