@@ -430,11 +430,12 @@ class RelationConcepts(list):
 
 def _obj(p) -> str: return p.answer.strip()
 
-def _trainer_options(fn) -> set:
-    "Keyword options of an LRE trainer that `train_relation_concepts` passes through `**lre_kw`."
+def _trainer_options(fn) -> list:
+    """Keyword options of an LRE trainer that `train_relation_concepts` passes through `**lre_kw`, in the trainer's order
+    (`lrc_nb.evaluation` checks its own `**lre_kw` against the same list)."""
     import inspect
     own = {"model", "tok", "prompts", "subject_layer", "object_layer", "rank", "object_aggregation", "relation", "progress", "seed"}
-    return set(inspect.signature(fn).parameters) - own
+    return [n for n in inspect.signature(fn).parameters if n not in own]
 
 def train_relation_concepts(model, tokenizer,
                             relation,  # an `lrc_nb.data.Relation`, or training prompts (.text, .subject, .answer, .relation)
@@ -462,7 +463,7 @@ def train_relation_concepts(model, tokenizer,
         raise ValueError(f"rank must be an int in 1..{hidden_size(model)} (the hidden size), got {rank!r}")
     rank = rank_
     lre_fn = train_lre if method == "exact" else train_lre_fast
-    unknown = sorted(set(lre_kw) - _trainer_options(lre_fn))
+    unknown = sorted(set(lre_kw) - set(_trainer_options(lre_fn)))
     if unknown:  # now, not after the validity filter and the state extraction
         raise TypeError(f"unknown LRE option(s) {unknown} for method={method!r}; {lre_fn.__name__} takes "
                         f"{sorted(_trainer_options(lre_fn))}")

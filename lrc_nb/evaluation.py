@@ -391,7 +391,7 @@ def _lre_options() -> dict:
     "The LRE options `**lre_kw` accepts per estimator, read off the signatures of `train_relation_concepts`, `train_lre`, `train_lre_fast`."
     from lrc_nb.lre import train_lre, train_lre_fast
     shared = ["lre_method"] + _kw_params(concepts.train_relation_concepts)
-    return {est: [n for n in dict.fromkeys(shared + _kw_params(f)) if n not in _LRE_BOUND]
+    return {est: [n for n in dict.fromkeys(shared + concepts._trainer_options(f)) if n not in _LRE_BOUND]
             for est, f in (("exact", train_lre), ("fast", train_lre_fast))}
 
 def _check_lre_kw(lre_kw: dict, f) -> None:
