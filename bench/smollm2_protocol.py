@@ -9,7 +9,8 @@ on the shared Hernandez relations, several seeds. Writes results as it goes, so 
    subject layer (object layer 21), then object layer (best subject layer), then rank (best layers).
    `best_value` picks each by LRC accuracy.
 2. `evaluate` on the shared relations with the chosen settings, zero-shot test prompts (the paper), seeds 0..N-1,
-   methods lrc, lrc_final_first_token, svm, logistic, average; one JSON per seed, then the merged
+   every method of `lrc_nb.evaluation.METHODS` (lrc, lrc_first_token, lrc_final_first_token, svm, logistic, average;
+   the stored run predates lrc_first_token, added by a separate run: nbs/results.ipynb); one JSON per seed, then the merged
    `smollm2_shared.json` in the `lrc_nb eval --json` schema.
 3. The same with few-shot test prompts (`--few-shot`), since SmolLM2 answers few zero-shot prompts.
 
